@@ -1,0 +1,1 @@
+"""The HTTP contract shared by `slmesh serve` and the cloud API."""

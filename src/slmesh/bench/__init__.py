@@ -1,0 +1,1 @@
+"""`slmesh bench`: latency, throughput, cold start and memory of slmesh beside the article's stack."""

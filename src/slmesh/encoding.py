@@ -1,0 +1,64 @@
+"""Turns text into padded numpy feeds for BERT-style ONNX models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+
+def head_tail(ids: list[int], max_length: int, head: int) -> list[int]:
+    """Keeps the first `head` and the last tokens of a long sequence; [CLS] and [SEP] survive.
+
+    Long reviews put their verdict at the end as often as at the start, so both ends carry signal.
+    """
+    if len(ids) <= max_length:
+        return ids
+    head = min(head, max_length - 1)
+    return ids[:head] + ids[len(ids) - (max_length - head) :]
+
+
+def pad_batch(rows: Sequence[Sequence[int]], type_rows: Sequence[Sequence[int]] | None = None) -> dict[str, np.ndarray]:
+    width = max((len(r) for r in rows), default=1) or 1
+    input_ids = np.zeros((len(rows), width), dtype=np.int64)
+    attention = np.zeros((len(rows), width), dtype=np.int64)
+    token_types = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = row
+        attention[i, : len(row)] = 1
+        if type_rows is not None:
+            token_types[i, : len(row)] = type_rows[i]
+    return {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": token_types}
+
+
+def encode_single(
+    tokenizer: Tokenizer, texts: Sequence[str], max_length: int, head: int
+) -> tuple[dict[str, np.ndarray], list[Encoding]]:
+    encodings = tokenizer.encode_batch(list(texts))
+    rows = [head_tail(e.ids, max_length, head) for e in encodings]
+    return pad_batch(rows), encodings
+
+
+def windowing_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int) -> Tokenizer:
+    """A private copy set to cut question + context into windows that overlap by `stride` tokens.
+
+    A copy, because truncation settings live on the tokenizer and the shared one serves other threads.
+    """
+    windowed = Tokenizer.from_str(tokenizer.to_str())
+    windowed.no_padding()
+    windowed.enable_truncation(max_length=max_length, stride=stride, strategy="only_second")
+    return windowed
+
+
+def encode_windows(windowed: Tokenizer, question: str, context: str) -> list[Encoding]:
+    first = windowed.encode(question, context)
+    return [first, *first.overflowing]
+
+
+def clip_question(tokenizer: Tokenizer, question: str, max_tokens: int) -> str:
+    """Cuts an overlong question so that windows still have room for context."""
+    encoding = tokenizer.encode(question, add_special_tokens=False)
+    if len(encoding.ids) <= max_tokens:
+        return question
+    return question[: encoding.offsets[max_tokens - 1][1]]

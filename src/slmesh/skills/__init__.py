@@ -1,0 +1,1 @@
+"""The models the router can send work to."""

@@ -1,0 +1,1 @@
+"""Fine-tuning, export, quantisation and model cards. Needs the `training` extra (torch, transformers)."""

@@ -1,0 +1,357 @@
+"""`python -m slmesh.training SKILL ...`: fine-tune, export, quantise, evaluate and write the model card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from slmesh.demo import REFERENCE_PROMPTS
+from slmesh.evaluation.metrics import evaluate_qa, evaluate_router, evaluate_sentiment
+from slmesh.runtime import load_bundle, read_card
+from slmesh.skills.qa import QASkill
+from slmesh.skills.router import RouterSkill
+from slmesh.skills.sentiment import SentimentSkill
+from slmesh.training import cards, export
+from slmesh.training.common import DEFAULT_BASE, RunConfig, resolve_base_model
+
+FP32_FILE = "model_fp32.onnx"
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    return RunConfig(
+        base_model=resolve_base_model(args.base_model),
+        out_dir=args.out,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        max_steps=args.max_steps,
+    )
+
+
+def _card(
+    skill: str, args: argparse.Namespace, info: dict[str, Any], train_files: list[str], description: str
+) -> dict[str, Any]:
+    return {
+        "skill": skill,
+        "description": description,
+        "base_model": args.base_model,
+        "data": {"dir": str(args.data_dir), "train": train_files},
+        "training": {
+            "command": "python -m slmesh.training " + shlex.join(sys.argv[1:]),
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "learning_rate": args.lr,
+            "batch_size": args.batch_size,
+            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+            "seconds": info.pop("seconds"),
+            **info["summary"],
+        },
+        "inference": info["inference"],
+    }
+
+
+def _export(model: torch.nn.Module, sample: list[dict[str, Any]], outputs: list[str], out: Path) -> None:
+    export.export_onnx(model, sample, outputs, out / FP32_FILE)
+    export.quantize_int8(out / FP32_FILE, out / "model.onnx")
+
+
+def _measure(
+    out: Path,
+    skill: str,
+    card: dict[str, Any],
+    evaluate: Callable[[Any, list[dict[str, Any]]], dict[str, Any]],
+    build: Callable[[Any], Any],
+    dev_sets: dict[str, list[dict[str, Any]]],
+    threads: int,
+) -> None:
+    cards.write_card(out, card)
+    card["metrics"] = {}
+    for precision, name in (("fp32", FP32_FILE), ("int8", "model.onnx")):
+        runner = build(load_bundle(out, skill, threads, name))
+        card["metrics"][precision] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
+        print(precision, json.dumps(card["metrics"][precision]), flush=True)
+    card["fp32_bytes"] = (out / FP32_FILE).stat().st_size
+    card["latency_ms_batch1"] = cards.batch1_latency_ms(out, skill, REFERENCE_PROMPTS[0])
+    cards.write_card(out, card)
+
+
+def _train_timed(fn: Callable[[], tuple[Any, Any, dict[str, Any]]]) -> tuple[Any, Any, dict[str, Any]]:
+    started = time.time()
+    model, tokenizer, info = fn()
+    info["seconds"] = round(time.time() - started, 1)
+    return model, tokenizer, info
+
+
+def sentiment(args: argparse.Namespace) -> None:
+    from slmesh.training import sentiment as task
+
+    data = task.default_data(args.data_dir, args.imdb, args.imdb_dev, args.seed)
+    if args.limit:
+        data["train"] = data["train"][: args.limit]
+    cfg = _config(args)
+    model, tokenizer, info = _train_timed(
+        lambda: task.train(cfg, data["train"], data["dev"], args.max_length, args.head)
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(args.out / "tokenizer.json"))
+    sample = task.featurize(tokenizer, data["dev"][:400] + data["imdb_dev"][:100], args.max_length, args.head)
+    _export(model, sample, ["logits"], args.out)
+    files = ["sentiment/sst2/train.jsonl.gz"] + (
+        [f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out)"] if args.imdb else []
+    )
+    card = _card("sentiment", args, info, files, "Binary sentiment (negative/positive), temperature-calibrated score.")
+    card["data"]["imdb_heldout"] = args.imdb_dev if args.imdb else 0
+    card["parity"] = export.parity(model, args.out / "model.onnx", sample, export.same_argmax, set())
+    dev_sets = {"sst2_dev": data["dev"]}
+    if data["imdb_dev"]:
+        dev_sets["imdb_heldout"] = data["imdb_dev"]
+    _measure(args.out, "sentiment", card, evaluate_sentiment, SentimentSkill, dev_sets, args.threads)
+
+
+def qa(args: argparse.Namespace) -> None:
+    from slmesh.training import qa as task
+
+    rows = task.default_rows(args.data_dir, task.TRAIN_FILES)
+    if args.limit:
+        rows = rows[: args.limit]
+    dev_sets = task.dev_sets(args.data_dir)
+    if args.limit:
+        dev_sets = {k: v[: args.limit] for k, v in dev_sets.items()}
+    cfg = _config(args)
+    model, tokenizer, info = _train_timed(lambda: task.train(cfg, rows, args.max_length, args.stride))
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(args.out / "tokenizer.json"))
+    dev_all = [r for v in dev_sets.values() for r in v]
+    sample = task.featurize(
+        tokenizer, dev_all[:: max(1, len(dev_all) // 300)], args.max_length, args.stride, 64, 1, args.seed
+    )
+    _export(model, sample, ["start_logits", "end_logits"], args.out)
+    card = _card(
+        "qa",
+        args,
+        info,
+        list(task.TRAIN_FILES),
+        "Extractive QA with a doc stride and a tuned no-answer threshold.",
+    )
+    card["inference"]["null_threshold"] = -1e9
+    cards.write_card(args.out, card)
+    fp32 = QASkill(load_bundle(args.out, "qa", args.threads, FP32_FILE))
+    card["inference"]["null_threshold"] = task.tune_null_threshold(fp32, dev_all)
+    card["parity"] = export.parity(model, args.out / "model.onnx", sample, export.same_span, {0, 1})
+    _measure(args.out, "qa", card, evaluate_qa, QASkill, dev_sets, args.threads)
+
+
+def _tune_router(out: Path, rows: list[dict[str, Any]], threads: int) -> dict[str, float]:
+    skill = RouterSkill(load_bundle(out, "router", threads, FP32_FILE))
+    decisions = [d for i in range(0, len(rows), 64) for d in skill.route_batch([r["prompt"] for r in rows[i : i + 64]])]
+    thresholds = {}
+    for name in skill.skills:
+        pairs = [(d.scores[name], name in r["tasks"]) for d, r in zip(decisions, rows, strict=True)]
+        best_t, best_f1 = 0.5, -1.0
+        for step in range(5, 96):
+            t = step / 100
+            tp = sum(p >= t and y for p, y in pairs)
+            fp = sum(p >= t and not y for p, y in pairs)
+            fn = sum(p < t and y for p, y in pairs)
+            f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+            if f1 > best_f1 + 1e-9 or (abs(f1 - best_f1) <= 1e-9 and abs(t - 0.5) < abs(best_t - 0.5)):
+                best_t, best_f1 = t, f1
+        thresholds[name] = best_t
+    return thresholds
+
+
+def router(args: argparse.Namespace) -> None:
+    from slmesh.datasets_io import read_records
+    from slmesh.training import router_data, router_model
+
+    held = args.limit or 2000
+    sizes = {"train": args.limit or args.prompts, "dev": held, "test": held}
+    paths = router_data.write_splits(args.data_dir, args.out / "prompts", args.seed, sizes)
+    train_rows, dev_rows, test_rows = (read_records(paths[s]) for s in ("train", "dev", "test"))
+    skills = list(router_data.TASK_ORDER)
+    cfg = _config(args)
+    model, tokenizer, info = _train_timed(
+        lambda: router_model.train(cfg, train_rows, skills, args.layers, args.max_length)
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(args.out / "tokenizer.json"))
+    sample = router_model.featurize(tokenizer, dev_rows[:500], skills, args.max_length)
+    _export(model, sample, ["skill_logits", "subject_logits"], args.out)
+    card = _card(
+        "router",
+        args,
+        info,
+        ["generated prompts: python -m slmesh.training router-data (subjects from sst2, qa, clinc150)"],
+        "Multi-label skill router with a subject tagger.",
+    )
+    card["inference"]["thresholds"] = {s: 0.5 for s in skills}
+    cards.write_card(args.out, card)
+    card["inference"]["thresholds"] = _tune_router(args.out, dev_rows, args.threads)
+    card["parity"] = export.parity(model, args.out / "model.onnx", sample, export.same_route, {1})
+    sets = {"generated_dev": dev_rows, "generated_test_unseen_phrasings": test_rows}
+    _measure(args.out, "router", card, evaluate_router, RouterSkill, sets, args.threads)
+
+
+def router_prompts(args: argparse.Namespace) -> None:
+    from slmesh.training import router_data
+
+    paths = router_data.write_splits(
+        args.data_dir, args.out, args.seed, {"train": args.prompts, "dev": 2000, "test": 2000}
+    )
+    print(json.dumps({k: str(v) for k, v in paths.items()}))
+
+
+SELECTION = {
+    "sentiment": ("sst2_dev", "accuracy"),
+    "qa": ("qed_nq_dev", "f1"),
+    "router": ("generated_test_unseen_phrasings", "exact_task_set_accuracy"),
+}
+
+
+def pick(args: argparse.Namespace) -> None:
+    """Prints every candidate's int8 dev metrics and copies the best into --out (without the fp32 file)."""
+    import shutil
+
+    dev_set, metric = SELECTION[args.skill]
+    scored = []
+    for run in args.runs:
+        if not (run / "card.json").is_file() or "metrics" not in read_card(run):
+            print(json.dumps({"run": str(run), "status": "no finished card"}))
+            continue
+        card = read_card(run)
+        print(json.dumps({"run": str(run), "training": card["training"], "int8": card["metrics"]["int8"]}))
+        scored.append((card["metrics"]["int8"][dev_set][metric], run))
+    if not scored:
+        raise SystemExit(f"no finished {args.skill} run among {args.runs}")
+    best = max(scored, key=lambda item: item[0])[1]
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in ("model.onnx", "tokenizer.json", "card.json", "README.md"):
+        shutil.copy2(best / name, args.out / name)
+    print(json.dumps({"picked": str(best), dev_set: max(scored)[0]}))
+
+
+def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    from slmesh.datasets_io import read_records
+
+    if skill == "sentiment":
+        from slmesh.training import sentiment as task
+
+        held_out = int(read_card(model_dir)["data"].get("imdb_heldout", 1000))
+        data = task.default_data(data_dir, True, held_out, seed)
+        return {"sst2_dev": data["dev"], "imdb_heldout": data["imdb_dev"]}
+    if skill == "qa":
+        from slmesh.training import qa as qa_task
+
+        return qa_task.dev_sets(data_dir)
+    from slmesh.training import router_data
+
+    paths = router_data.write_splits(
+        data_dir, model_dir.parent / ".router-prompts", seed, {"train": 0, "dev": 2000, "test": 2000}
+    )
+    return {
+        "generated_dev": read_records(paths["dev"]),
+        "generated_test_unseen_phrasings": read_records(paths["test"]),
+    }
+
+
+MEASURES: dict[str, tuple[Callable[[Any], Any], Callable[[Any, list[dict[str, Any]]], dict[str, Any]]]] = {
+    "sentiment": (SentimentSkill, evaluate_sentiment),
+    "qa": (QASkill, evaluate_qa),
+    "router": (RouterSkill, evaluate_router),
+}
+
+
+def recard(args: argparse.Namespace) -> None:
+    """Re-measures a model's int8 dev metrics and latency on this machine and rewrites its card.
+
+    With --tune-null-threshold the QA threshold is tuned on the int8 model (for runs whose fp32 file is gone).
+    """
+    card = read_card(args.model_dir)
+    dev_sets = _dev_sets(args.skill, args.data_dir, args.seed, args.model_dir)
+    if args.tune_null_threshold:
+        from slmesh.training import qa as task
+
+        card["inference"]["null_threshold"] = -1e9
+        cards.write_card(args.model_dir, card)
+        skill = QASkill(load_bundle(args.model_dir, "qa", args.threads))
+        card["inference"]["null_threshold"] = task.tune_null_threshold(skill, [r for v in dev_sets.values() for r in v])
+        card["inference_tuned_on"] = "int8"
+        cards.write_card(args.model_dir, card)
+    build, evaluate = MEASURES[args.skill]
+    runner = build(load_bundle(args.model_dir, args.skill, args.threads))
+    card.setdefault("metrics", {})["int8"] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
+    card["latency_ms_batch1"] = cards.batch1_latency_ms(args.model_dir, args.skill, REFERENCE_PROMPTS[0])
+    cards.write_card(args.model_dir, card)
+    print(json.dumps(card["metrics"]["int8"]))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m slmesh.training", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    defaults = {
+        "sentiment": (3.0, 5e-5, 32),
+        "qa": (3.0, 1e-4, 32),
+        "router": (2.0, 1e-4, 32),
+        "router-data": (0, 0, 0),
+    }
+    handlers = {"sentiment": sentiment, "qa": qa, "router": router, "router-data": router_prompts}
+    for name, (epochs, lr, batch) in defaults.items():
+        p = sub.add_parser(name)
+        p.set_defaults(handler=handlers[name])
+        p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+        p.add_argument("--out", type=Path, required=True)
+        p.add_argument("--seed", type=int, default=13)
+        if name == "router-data":
+            p.add_argument("--prompts", type=int, default=24000)
+            continue
+        p.add_argument("--base-model", default=DEFAULT_BASE, help="Hugging Face id or local path")
+        p.add_argument("--epochs", type=float, default=epochs)
+        p.add_argument("--lr", type=float, default=lr)
+        p.add_argument("--batch-size", type=int, default=batch)
+        p.add_argument("--max-steps", type=int, default=-1)
+        p.add_argument("--threads", type=int, default=4, help="ONNX Runtime threads for the dev evaluation")
+        p.add_argument("--limit", type=int, default=0, help="use only N training and N dev rows (smoke runs)")
+        if name == "sentiment":
+            p.add_argument("--max-length", type=int, default=512)
+            p.add_argument("--head", type=int, default=128)
+            p.add_argument("--imdb", action=argparse.BooleanOptionalAction, default=True)
+            p.add_argument("--imdb-dev", type=int, default=1000)
+        if name == "qa":
+            p.add_argument("--max-length", type=int, default=384)
+            p.add_argument("--stride", type=int, default=128)
+        if name == "router":
+            p.add_argument("--layers", type=int, default=4)
+            p.add_argument("--max-length", type=int, default=128)
+            p.add_argument("--prompts", type=int, default=24000)
+    chooser = sub.add_parser("pick")
+    chooser.set_defaults(handler=pick)
+    chooser.add_argument("skill", choices=sorted(SELECTION))
+    chooser.add_argument("runs", type=Path, nargs="+")
+    chooser.add_argument("--out", type=Path, required=True)
+    again = sub.add_parser("card", help="re-measure a model's int8 metrics on this machine")
+    again.set_defaults(handler=recard)
+    again.add_argument("skill", choices=sorted(SELECTION))
+    again.add_argument("--model-dir", type=Path, required=True)
+    again.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    again.add_argument("--seed", type=int, default=13)
+    again.add_argument("--threads", type=int, default=2)
+    again.add_argument("--tune-null-threshold", action="store_true")
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""Model cards: the JSON the runtime reads (inference settings) plus everything measured about the model."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from slmesh.runtime import CARD_FILE, MODEL_FILE, load_bundle
+from slmesh.training.export import sha256
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def batch1_latency_ms(model_dir: Path, skill: str, text: str, runs: int = 50) -> dict[str, Any]:
+    """Median and p95 of one ONNX call at batch 1, one thread, on this machine."""
+    bundle = load_bundle(model_dir, skill, intra_op_threads=1)
+    ids = bundle.tokenizer.encode(text).ids
+    import numpy as np
+
+    feeds = {
+        "input_ids": np.array([ids], dtype=np.int64),
+        "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+        "token_type_ids": np.zeros((1, len(ids)), dtype=np.int64),
+    }
+    for _ in range(5):
+        bundle.run(feeds)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        bundle.run(feeds)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "tokens": len(ids),
+        "p50": round(statistics.median(times), 3),
+        "p95": round(times[int(0.95 * (len(times) - 1))], 3),
+        "threads": 1,
+        "cpu": cpu_name(),
+    }
+
+
+def write_card(model_dir: Path, card: dict[str, Any]) -> None:
+    model = model_dir / MODEL_FILE
+    card["files"] = {
+        MODEL_FILE: {"bytes": model.stat().st_size, "sha256": sha256(model)},
+        "tokenizer.json": {"sha256": sha256(model_dir / "tokenizer.json")},
+    }
+    (model_dir / CARD_FILE).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    (model_dir / "README.md").write_text(render_markdown(card))
+
+
+def _table(metrics: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    lines = ["| data set | precision | metric | value |", "|---|---|---|---|"]
+    for precision, sets in metrics.items():
+        for name, values in sets.items():
+            for key, value in values.items():
+                if key not in ("examples", "seconds"):
+                    lines.append(f"| {name} ({values.get('examples', '?')}) | {precision} | {key} | {value} |")
+    return lines
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    training = card.get("training", {})
+    files = card.get("files", {}).get(MODEL_FILE, {})
+    lines = [
+        f"# slmesh {card['skill']} model",
+        "",
+        card.get("description", ""),
+        "",
+        f"- Base model: `{card.get('base_model')}`",
+        f"- Data: {', '.join(card.get('data', {}).get('train', []))}",
+        f"- Training command: `{training.get('command', '')}`",
+        f"- Seed {training.get('seed')}, {training.get('steps')} steps, device {training.get('device')}",
+        f"- int8 file: {files.get('bytes', 0) / 1e6:.1f} MB, sha256 `{files.get('sha256', '')}`",
+        f"- fp32 file: {card.get('fp32_bytes', 0) / 1e6:.1f} MB",
+        f"- Parity (torch fp32 vs ONNX int8, same decision): {json.dumps(card.get('parity', {}))}",
+        f"- Latency at batch 1: {json.dumps(card.get('latency_ms_batch1', {}))}",
+        "",
+        "## Dev metrics (measured with the same code as `slmesh eval`)",
+        "",
+        *_table(card.get("metrics", {})),
+        "",
+        "## Inference settings",
+        "",
+        "```json",
+        json.dumps(card.get("inference", {}), indent=2),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,476 @@
+"""Generates labelled router prompts: instruction phrasings x subject texts from the shared data.
+
+Phrasings are split into families: `train` and `dev` use one set, `test` only phrasings never trained on,
+so the test split measures how the router copes with wording it has not seen.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from slmesh.datasets_io import iter_jsonl
+
+SENTIMENT = [
+    "Analyse the sentiment of the following text:",
+    "Analyze the sentiment of this:",
+    "What is the sentiment of this review?",
+    "Is this positive or negative?",
+    "Classify the sentiment:",
+    "Tell me whether the following is positive or negative:",
+    "Sentiment analysis:",
+    "How does the writer feel in this text?",
+    "Detect the sentiment in the following sentence:",
+    "Is the tone of this message positive or negative?",
+    "Please rate the sentiment of:",
+    "Give me the sentiment of the following:",
+    "What's the mood of this comment?",
+    "Determine if this opinion is favourable:",
+    "Would you say this review is good or bad?",
+    "Check the emotional tone of this:",
+    "Run sentiment on this tweet:",
+    "Label this text as positive or negative:",
+    "Is the customer happy or unhappy here?",
+    "What attitude does this sentence express?",
+    "Find out how positive this feedback is:",
+    "Can you analyse the sentiment of this sentence?",
+    "Evaluate the polarity of the following statement:",
+    "Is this a positive or a negative statement?",
+]
+SENTIMENT_AFTER = [
+    "What is the sentiment of the text above?",
+    "Is that positive or negative?",
+    "Classify the sentiment of the above.",
+    "How does the author feel?",
+    "What's the tone here?",
+    "Sentiment?",
+    "Positive or negative?",
+    "Rate the sentiment of that message.",
+]
+QA = [
+    "Answer the following question:",
+    "Answer this question:",
+    "Please answer:",
+    "Can you answer this?",
+    "Question:",
+    "I have a question:",
+    "Help me with this question:",
+    "Find the answer to:",
+    "Look up the answer to the following:",
+    "Respond to this question:",
+    "Quick question:",
+    "Tell me the answer:",
+    "Could you tell me",
+    "Answer based on the passage:",
+    "Using the context, answer:",
+    "Reply to the following query:",
+    "Give me an answer to this:",
+    "What is the answer to the following?",
+    "Solve this question for me:",
+    "I'd like to know:",
+    "Extract the answer to this question:",
+    "Do you know",
+]
+QA_AFTER = [
+    "Please answer the question above.",
+    "Answer that.",
+    "Can you answer it?",
+    "What's the answer?",
+    "Any idea?",
+    "Respond to the question above.",
+]
+BOTH = [
+    "Analyse sentiment and answer the following question:",
+    "Analyze the sentiment and answer this question:",
+    "Answer the question and tell me its sentiment:",
+    "What is the sentiment of this question, and what is the answer?",
+    "Please answer and classify the tone of:",
+    "Give me the sentiment and the answer for:",
+    "Do sentiment analysis and question answering on:",
+    "Is this positive or negative, and can you answer it?",
+    "Answer this and say whether the person is upset:",
+    "Detect the mood of the following question and answer it:",
+    "Two things: sentiment, and an answer to",
+    "Tell me how the asker feels and answer their question:",
+    "Classify the emotion and respond to the question:",
+    "Analyse the tone and then answer:",
+    "Sentiment plus answer please:",
+    "First find the sentiment, then answer the question:",
+    "Answer the question below and rate its sentiment:",
+    "Work out whether this is positive and answer it:",
+]
+BOTH_AFTER = [
+    "Answer it and tell me the sentiment.",
+    "What's the sentiment, and what's the answer?",
+    "Analyse the sentiment and answer the question.",
+    "Tell me the answer and whether it sounds negative.",
+    "Sentiment and answer, please.",
+]
+SUMMARIZE = [
+    "Summarize the following text:",
+    "Summarise this:",
+    "Give me a short summary of:",
+    "TL;DR:",
+    "Condense this into a sentence:",
+    "What is the gist of the following?",
+    "Write a brief summary of this article:",
+    "Sum up this review:",
+    "Make this shorter:",
+    "Can you summarise the passage below?",
+    "Provide an abstract for:",
+    "Boil this down to its key points:",
+]
+SUMMARIZE_SENTIMENT = [
+    "Summarize this review and tell me if it is positive:",
+    "Give a summary and the sentiment of:",
+    "Sum up and classify the tone of the following:",
+    "Summarise the text and analyse its sentiment:",
+]
+OTHER = [
+    "Translate this into French:",
+    "Write a poem about",
+    "Correct the grammar in this sentence:",
+    "Rewrite this in a formal tone:",
+    "Turn this into a tweet:",
+    "Generate a title for:",
+    "Convert to uppercase:",
+    "Write a story that starts with",
+    "Count the words in:",
+    "Paraphrase the following:",
+    "Make a joke about",
+    "List three synonyms for",
+    "Write code that prints",
+    "Spell-check this text:",
+]
+SMALL_TALK = [
+    "hi",
+    "hello there",
+    "thanks a lot",
+    "good morning!",
+    "see you later",
+    "ok",
+    "that's all for now",
+    "cool",
+    "bye",
+    "hey, how's it going",
+    "thank you so much",
+    "nice to meet you",
+    "lol",
+    "never mind",
+    "yes",
+    "no thanks",
+]
+# Verb phrases x objects x politeness give hundreds of phrasings, so the router learns what an instruction
+# asks for rather than memorising a few templates. Every fourth verb phrase is held out for the test split.
+SENTIMENT_VERBS = [
+    "analyse the sentiment of",
+    "classify the sentiment of",
+    "detect the sentiment in",
+    "determine the sentiment of",
+    "tell me the sentiment of",
+    "tell me how the writer feels in",
+    "figure out the mood of",
+    "rate the tone of",
+    "identify the emotion in",
+    "judge the attitude of",
+    "gauge the feeling behind",
+    "assess the opinion in",
+    "evaluate the polarity of",
+    "find the sentiment of",
+    "work out whether the writer is happy in",
+    "check the tone of",
+    "describe the emotional tone of",
+    "score the positivity of",
+    "tell me if there is negativity in",
+    "say whether the author likes it in",
+    "analyze the feelings in",
+    "determine if the speaker is pleased or annoyed in",
+    "label the polarity of",
+    "read the mood of",
+]
+SENTIMENT_OBJECTS = [
+    "this text",
+    "the following",
+    "this review",
+    "this sentence",
+    "this message",
+    "this comment",
+    "the text below",
+    "this tweet",
+    "this feedback",
+    "this statement",
+    "what they wrote",
+    "the following passage",
+]
+QA_VERBS = [
+    "answer",
+    "respond to",
+    "reply to",
+    "find the answer to",
+    "tell me the answer to",
+    "help me answer",
+    "work out the answer to",
+    "give me an answer to",
+    "solve",
+    "address",
+    "figure out",
+    "provide an answer for",
+    "look up the answer to",
+    "resolve",
+    "get me the answer to",
+    "deal with",
+]
+QA_OBJECTS = [
+    "the following question",
+    "this question",
+    "this query",
+    "the question below",
+    "my question",
+    "this",
+]
+OTHER_VERBS = [
+    "translate",
+    "rewrite",
+    "paraphrase",
+    "proofread",
+    "reformat",
+    "turn into a haiku",
+    "write a reply to",
+    "make a title for",
+    "spell-check",
+    "count the letters in",
+    "capitalise",
+    "translate into Spanish",
+    "continue",
+    "fix the typos in",
+    "turn into a question",
+    "write a poem inspired by",
+    "convert to bullet points",
+    "make a hashtag from",
+    "write a limerick about",
+    "encode in base64",
+]
+POLITE = [
+    "",
+    "",
+    "Please ",
+    "Can you ",
+    "Could you ",
+    "Kindly ",
+    "I need you to ",
+    "Would you ",
+    "Hey, ",
+    "I want you to ",
+]
+BOTH_PATTERNS = [
+    "{s} {so} and {q} it",
+    "{q} {qo} and {s} it",
+    "{s} and {q} {qo}",
+    "First {s} {so}, then {q} it",
+    "{q} the question and also {s} it",
+    "{s} {so}, and {q} it too",
+]
+QUOTES = [("", ""), ('"', '"'), ("“", "”"), ("”", "”"), ("'", "'"), ("«", "»")]
+JOINERS = [" ", " ", "", "\n", "  "]
+AFTER_JOINERS = [" ", "\n", "\n\n"]
+TASK_ORDER = ("sentiment", "qa", "summarize")
+QUESTION_START = re.compile(
+    r"^(who|what|when|where|why|how|which|whom|whose|is|are|was|were|do|does|did|can|could|will|would|"
+    r"should|has|have|had)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class RouterExample:
+    prompt: str
+    tasks: list[str]
+    subject_start: int
+    subject_end: int
+
+
+def split_phrasings(items: Sequence[str], held_out: bool) -> list[str]:
+    """Every fourth phrasing is held out from training and used only for the test split."""
+    return [p for i, p in enumerate(items) if (i % 4 == 3) == held_out]
+
+
+def _question(text: str, rng: random.Random) -> str:
+    text = text.strip().rstrip("?").strip()
+    if rng.random() < 0.6:
+        text = text[:1].upper() + text[1:]
+    return text + ("?" if rng.random() < 0.8 else "")
+
+
+def _opening(passage: str, rng: random.Random) -> str:
+    """The first one to three sentences: long enough to want a summary, short enough to train on quickly."""
+    sentences = re.split(r"(?<=[.!?])\s+", passage.strip())
+    return " ".join(sentences[: rng.randint(1, 3)])
+
+
+def _is_question(text: str) -> bool:
+    return text.rstrip().endswith("?") or bool(QUESTION_START.match(text.strip()))
+
+
+@dataclass
+class SubjectPools:
+    opinions: list[str]
+    questions: list[str]
+    passages: list[str]
+    requests: list[str]
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path, split: str) -> SubjectPools:
+        """`split` picks disjoint rows: train subjects never appear in dev or test prompts."""
+        sst2 = [r["text"] for r in iter_jsonl(data_dir / "sentiment/sst2/train.jsonl.gz")]
+        sst2 = [t for t in sst2 if len(t.split()) >= 6]
+        questions = [r["question"] for r in iter_jsonl(data_dir / "qa/squadshifts_new_wiki/train.jsonl.gz")]
+        questions += [r["question"] for r in iter_jsonl(data_dir / "qa/qed_nq/train.jsonl.gz")]
+        questions += [r["question"] for r in iter_jsonl(data_dir / "qa/squadshifts_reddit/train.jsonl.gz")]
+        passages = list(
+            dict.fromkeys(r["context"] for r in iter_jsonl(data_dir / "qa/squadshifts_new_wiki/train.jsonl.gz"))
+        )
+        clinc = [r["text"] for r in iter_jsonl(data_dir / "intent/clinc150/train.jsonl.gz")]
+        requests = [t for t in clinc if not _is_question(t)]
+        part = {"train": 0, "dev": 1, "test": 2}[split]
+
+        def take(rows: list[str]) -> list[str]:
+            return [r for i, r in enumerate(rows) if i % 10 in ((0, 1, 2, 3, 4, 5, 6, 7), (8,), (9,))[part]]
+
+        return cls(take(sst2), take(questions), take(passages), take(requests))
+
+
+def _render(before: str, subject: str, after: str, rng: random.Random) -> tuple[str, int, int]:
+    left, right = rng.choice(QUOTES)
+    joiner = rng.choice(JOINERS) if before else ""
+    head = f"{before}{joiner}{left}"
+    prompt = f"{head}{subject}{right}"
+    start, end = len(head), len(head) + len(subject)
+    if after:
+        prompt = prompt + rng.choice(AFTER_JOINERS) + after
+    return prompt, start, end
+
+
+def _polish(text: str, rng: random.Random) -> str:
+    polite = rng.choice(POLITE)
+    asks = polite.strip().endswith(("you", "Can you", "Could you", "Would you"))
+    text = polite + text
+    end = "?" if asks and rng.random() < 0.7 else rng.choice([":", ":", ".", "", " -"])
+    return text[:1].upper() + text[1:] + end
+
+
+def _composed(kind: str, rng: random.Random, held_out: bool) -> str:
+    def verb(items: Sequence[str]) -> str:
+        return rng.choice(split_phrasings(items, held_out))
+
+    if kind == "sentiment":
+        return _polish(f"{verb(SENTIMENT_VERBS)} {rng.choice(SENTIMENT_OBJECTS)}", rng)
+    if kind == "qa":
+        return _polish(f"{verb(QA_VERBS)} {rng.choice(QA_OBJECTS)}", rng)
+    if kind == "both":
+        pattern = rng.choice(BOTH_PATTERNS)
+        return _polish(
+            pattern.format(
+                s=verb(SENTIMENT_VERBS),
+                so=rng.choice(SENTIMENT_OBJECTS),
+                q=verb(QA_VERBS),
+                qo=rng.choice(QA_OBJECTS),
+            ),
+            rng,
+        )
+    return _polish(f"{verb(OTHER_VERBS)} {rng.choice(SENTIMENT_OBJECTS)}", rng)
+
+
+def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool) -> RouterExample:
+    def pick(items: Sequence[str]) -> str:
+        if kind in ("sentiment", "qa", "both", "other") and rng.random() < 0.5:
+            return _composed(kind, rng, held_out)
+        return rng.choice(split_phrasings(items, held_out))
+
+    opinion = rng.choice(pools.opinions)
+    question = _question(rng.choice(pools.questions), rng)
+    if kind == "sentiment":
+        if rng.random() < 0.2:
+            return _build("", opinion, pick(SENTIMENT_AFTER), ["sentiment"], rng)
+        return _build(pick(SENTIMENT), opinion, "", ["sentiment"], rng)
+    if kind == "qa":
+        if rng.random() < 0.15:
+            return _build("", question, pick(QA_AFTER), ["qa"], rng)
+        return _build(pick(QA), question, "", ["qa"], rng)
+    if kind == "both":
+        subject = rng.choice([question, f"{opinion.rstrip('. ')}, {question[:1].lower()}{question[1:]}"])
+        if rng.random() < 0.15:
+            return _build("", subject, pick(BOTH_AFTER), ["sentiment", "qa"], rng)
+        return _build(pick(BOTH), subject, "", ["sentiment", "qa"], rng)
+    if kind == "summarize":
+        return _build(pick(SUMMARIZE), _opening(rng.choice(pools.passages), rng), "", ["summarize"], rng)
+    if kind == "summarize_sentiment":
+        return _build(pick(SUMMARIZE_SENTIMENT), opinion, "", ["sentiment", "summarize"], rng)
+    if kind == "bare_question":
+        return _build("", question, "", ["qa"], rng, quoted=False)
+    if kind == "bare_opinion":
+        return _build("", opinion, "", ["sentiment"], rng, quoted=False)
+    if kind == "other":
+        subject = rng.choice([opinion, rng.choice(pools.requests)])
+        return _build(pick(OTHER), subject, "", [], rng, tag=False)
+    if kind == "request":
+        return _build("", rng.choice(pools.requests), "", [], rng, quoted=False, tag=False)
+    return _build("", rng.choice(SMALL_TALK), "", [], rng, quoted=False, tag=False)
+
+
+def _build(
+    before: str,
+    subject: str,
+    after: str,
+    tasks: list[str],
+    rng: random.Random,
+    quoted: bool = True,
+    tag: bool = True,
+) -> RouterExample:
+    if quoted:
+        prompt, start, end = _render(before, subject, after, rng)
+    else:
+        prompt, start, end = subject, 0, len(subject)
+    if not tag:
+        start = end = 0
+    ordered = [t for t in TASK_ORDER if t in tasks]
+    return RouterExample(prompt, ordered, start, end)
+
+
+KINDS: dict[str, float] = {
+    "sentiment": 0.16,
+    "qa": 0.16,
+    "both": 0.22,
+    "summarize": 0.06,
+    "summarize_sentiment": 0.04,
+    "bare_question": 0.08,
+    "bare_opinion": 0.06,
+    "other": 0.08,
+    "request": 0.09,
+    "small_talk": 0.05,
+}
+
+
+def generate(pools: SubjectPools, count: int, seed: int, held_out: bool) -> Iterator[RouterExample]:
+    rng = random.Random(seed)
+    kinds, weights = zip(*KINDS.items(), strict=True)
+    for _ in range(count):
+        yield _example(rng.choices(kinds, weights)[0], pools, rng, held_out)
+
+
+def write_splits(data_dir: Path, out_dir: Path, seed: int, sizes: dict[str, int]) -> dict[str, Path]:
+    """train/dev with training phrasings, test with held-out phrasings; subjects disjoint across splits."""
+    import json
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for offset, (split, count) in enumerate(sizes.items()):
+        pools = SubjectPools.from_data_dir(data_dir, split)
+        path = out_dir / f"{split}.jsonl"
+        with path.open("w", encoding="utf-8") as handle:
+            for example in generate(pools, count, seed + offset, held_out=split == "test"):
+                handle.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
+        paths[split] = path
+    return paths

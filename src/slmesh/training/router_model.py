@@ -1,0 +1,128 @@
+"""The router network: a BERT encoder with a multi-label skill head and a per-token subject head."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import torch
+from torch import nn
+
+from slmesh.training.common import ListDataset, RunConfig, fast_tokenizer, pad_features, training_arguments
+
+
+class RouterModel(nn.Module):
+    def __init__(self, encoder: Any, num_skills: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(0.1)
+        self.skill_head = nn.Linear(hidden, num_skills)
+        self.subject_head = nn.Linear(hidden, 1)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor,
+        skill_labels: torch.Tensor | None = None,
+        subject_labels: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        hidden = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        ).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        skill_logits = self.skill_head(self.dropout(pooled))
+        subject_logits = self.subject_head(self.dropout(hidden)).squeeze(-1)
+        out = {"skill_logits": skill_logits, "subject_logits": subject_logits}
+        if skill_labels is not None and subject_labels is not None:
+            skill_loss = nn.functional.binary_cross_entropy_with_logits(skill_logits, skill_labels.float())
+            valid = subject_labels >= 0
+            subject_loss = nn.functional.binary_cross_entropy_with_logits(
+                subject_logits[valid], subject_labels[valid].float()
+            )
+            out["loss"] = skill_loss + subject_loss
+        return out
+
+
+class ExportableRouter(nn.Module):
+    """Tuple outputs for the ONNX exporter."""
+
+    def __init__(self, model: RouterModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.model(input_ids, attention_mask, token_type_ids)
+        return out["skill_logits"], out["subject_logits"]
+
+
+def featurize(tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max_length: int) -> list[dict[str, Any]]:
+    encodings = tokenizer.encode_batch([r["prompt"] for r in rows])
+    features = []
+    for row, encoding in zip(rows, encodings, strict=True):
+        start, end = row.get("subject_start", 0), row.get("subject_end", 0)
+        subject = [
+            -100.0 if seq is None else float(end > start and s < end and e > start)
+            for (s, e), seq in zip(encoding.offsets, encoding.sequence_ids, strict=True)
+        ]
+        ids = encoding.ids
+        if len(ids) > max_length:
+            # The same cut as at inference: keep the start, then [SEP].
+            ids = ids[: max_length - 1] + ids[-1:]
+            subject = subject[: max_length - 1] + [-100.0]
+        features.append(
+            {
+                "input_ids": ids,
+                "attention_mask": [1] * len(ids),
+                "token_type_ids": [0] * len(ids),
+                "skill_labels": [float(s in row["tasks"]) for s in skills],
+                "subject_labels": subject,
+            }
+        )
+    return features
+
+
+def train(
+    cfg: RunConfig,
+    train_rows: list[dict[str, Any]],
+    skills: list[str],
+    num_layers: int,
+    max_length: int = 256,
+) -> tuple[Any, Any, dict[str, Any]]:
+    from transformers import AutoModel, Trainer, set_seed
+
+    set_seed(cfg.seed)
+    tokenizer = fast_tokenizer(cfg.base_model)
+    encoder = AutoModel.from_pretrained(cfg.base_model, add_pooling_layer=False)
+    if num_layers < encoder.config.num_hidden_layers:
+        # The lower layers carry the lexical cues routing needs; dropping the rest halves latency and size.
+        encoder.encoder.layer = encoder.encoder.layer[:num_layers]
+        encoder.config.num_hidden_layers = num_layers
+    model = RouterModel(encoder, len(skills))
+    features = featurize(tokenizer, train_rows, skills, max_length)
+    random.Random(cfg.seed).shuffle(features)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(
+            cfg,
+            cfg.out_dir / "work",
+            label_names=["skill_labels", "subject_labels"],
+            train_sampling_strategy="group_by_length",
+        ),
+        train_dataset=ListDataset(features),
+        data_collator=lambda f: pad_features(f, label_keys=("skill_labels",), token_label_keys=("subject_labels",)),
+    )
+    result = trainer.train()
+    summary = {
+        "train_prompts": len(features),
+        "steps": int(result.global_step),
+        "train_loss": round(float(result.training_loss), 4),
+        "encoder_layers": num_layers,
+    }
+    inference: dict[str, Any] = {"skills": skills, "max_length": max_length}
+    model.cpu().eval()
+    return ExportableRouter(model).eval(), tokenizer, {"summary": summary, "inference": inference}

