@@ -16,7 +16,7 @@ from slmesh.schemas import AnalyzeRequest, AnalyzeResponse
 def _settings(args: argparse.Namespace) -> Settings:
     settings = settings_from_env()
     if getattr(args, "models_dir", None):
-        settings = Settings(models_dir=args.models_dir, intra_op_threads=settings.intra_op_threads)
+        settings = Settings.model_validate({**settings.model_dump(), "models_dir": args.models_dir})
     return settings
 
 
@@ -86,8 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     server = AnalyzeServer((args.host, args.port), _pipeline(args))
-    host, port = server.server_address[:2]
-    print(f"slmesh serving on http://{host}:{port} (POST /v1/analyze, GET /healthz)", flush=True)
+    print(f"slmesh serving on http://{args.host}:{server.server_port} (POST /v1/analyze, GET /healthz)", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -100,20 +99,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from slmesh.datasets_io import read_records, require_fields
-    from slmesh.evaluation.metrics import evaluate_qa, evaluate_router, evaluate_sentiment
+    from slmesh.evaluation.metrics import MEASURES
     from slmesh.runtime import ModelStore
+    from slmesh.skills.registry import SkillSet
 
     settings = _settings(args)
     rows = read_records(args.data)
     if args.limit:
         rows = rows[: args.limit]
-    fields = {"sentiment": ("text", "label"), "qa": ("question", "context", "answers"), "router": ("prompt", "tasks")}
-    require_fields(rows, fields[args.skill], args.data)
-    from slmesh.skills.registry import SkillSet
-
+    measure = MEASURES[args.skill]
+    require_fields(rows, measure.fields, args.data)
     skills = SkillSet(ModelStore(settings.models_dir, args.threads))
-    evaluate = {"sentiment": evaluate_sentiment, "qa": evaluate_qa, "router": evaluate_router}[args.skill]
-    metrics = {"skill": args.skill, "data": str(args.data), **evaluate(skills.skill(args.skill), rows)}
+    metrics = {"skill": args.skill, "data": str(args.data), **measure.evaluate(skills.skill(args.skill), rows)}
     print(json.dumps(metrics))
     return 0
 

@@ -51,6 +51,8 @@ def load_bundle(model_dir: Path, skill: str, intra_op_threads: int = 1, model_fi
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Every request has its own batch and sequence length: cached memory patterns per shape only grow RSS.
+    options.enable_mem_pattern = False
     session = ort.InferenceSession(
         str(model_dir / model_file), sess_options=options, providers=["CPUExecutionProvider"]
     )

@@ -60,9 +60,7 @@ def test_image_builds_and_answers_its_canonical_event(name: str) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(
-                    urllib.request.Request(url, data=payload), timeout=60
-                ) as response:
+                with urllib.request.urlopen(urllib.request.Request(url, data=payload), timeout=60) as response:
                     body = json.loads(response.read())
                 break
             except OSError:

@@ -180,9 +180,7 @@ def test_sqs_batch_answers_each_token_and_reports_partial_failures(
     assert metrics["skill"] == skill
 
 
-def test_sqs_batch_survives_tokens_no_execution_waits_for(
-    lambda_function: Any, event: Any, moto_server: str
-) -> None:
+def test_sqs_batch_survives_tokens_no_execution_waits_for(lambda_function: Any, event: Any, moto_server: str) -> None:
     """The canonical file as `sam local invoke` sends it: no execution waits for its tokens."""
     fn = lambda_function("qa", AWS_ENDPOINT_URL_SFN=moto_server)
 

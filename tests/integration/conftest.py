@@ -76,9 +76,7 @@ class ScriptedMesh:
         if skill in self.crash:
             raise RuntimeError(f"{skill} model crashed")
         if skill in self.error:
-            return [
-                SkillOutcome(status="error", error=f"{skill} model failed", latency_ms=1.0) for _ in tasks
-            ]
+            return [SkillOutcome(status="error", error=f"{skill} model failed", latency_ms=1.0) for _ in tasks]
         return self.skills.run(skill, tasks)
 
 
@@ -140,12 +138,8 @@ class Stack:
         )["stateMachineArn"]
         return arn
 
-    def run(
-        self, machine_arn: str, execution_input: dict[str, Any], timeout_s: float = 60.0
-    ) -> dict[str, Any]:
-        arn = self.sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input))[
-            "executionArn"
-        ]
+    def run(self, machine_arn: str, execution_input: dict[str, Any], timeout_s: float = 60.0) -> dict[str, Any]:
+        arn = self.sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input))["executionArn"]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             described: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)
@@ -215,12 +209,10 @@ def stack(monkeypatch: pytest.MonkeyPatch, real_skills: SkillSet) -> Iterator[St
             EventBusName="slmesh-bus",
             EventPattern=json.dumps({"detail-type": ["AnalysisCompleted"]}),
         )
-        completed_arn = sqs.get_queue_attributes(QueueUrl=completed, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        events.put_targets(
-            Rule="completed", EventBusName="slmesh-bus", Targets=[{"Id": "q", "Arn": completed_arn}]
-        )
+        completed_arn = sqs.get_queue_attributes(QueueUrl=completed, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_targets(Rule="completed", EventBusName="slmesh-bus", Targets=[{"Id": "q", "Arn": completed_arn}])
         callbacks = StepFunctionsCallbacks(boto3.client("stepfunctions"))
         stack = Stack(
             handlers={

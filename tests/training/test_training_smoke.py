@@ -21,11 +21,66 @@ pytestmark = pytest.mark.training
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-WORDS = (
-    "the a train station late again great awful lovely slow quick film movie good bad love hate time next city first "
-    "who what when where is was did platform ten nine old new red blue arrive left right river park town opened "
-    "year clara voss built bridge answer question sentiment analyse summarize please tell me this text review"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "train",
+    "station",
+    "late",
+    "again",
+    "great",
+    "awful",
+    "lovely",
+    "slow",
+    "quick",
+    "film",
+    "movie",
+    "good",
+    "bad",
+    "love",
+    "hate",
+    "time",
+    "next",
+    "city",
+    "first",
+    "who",
+    "what",
+    "when",
+    "where",
+    "is",
+    "was",
+    "did",
+    "platform",
+    "ten",
+    "nine",
+    "old",
+    "new",
+    "red",
+    "blue",
+    "arrive",
+    "left",
+    "right",
+    "river",
+    "park",
+    "town",
+    "opened",
+    "year",
+    "clara",
+    "voss",
+    "built",
+    "bridge",
+    "answer",
+    "question",
+    "sentiment",
+    "analyse",
+    "summarize",
+    "please",
+    "tell",
+    "me",
+    "this",
+    "text",
+    "review",
+]
 
 
 def _write(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -50,7 +105,9 @@ def _qa_rows(rng: random.Random, count: int, answerable: bool = True) -> list[di
                 "title": "t",
                 "context": context,
                 "question": "what " + " ".join(rng.choice(WORDS) for _ in range(4)) + "?",
-                "answers": {"text": [answer], "answer_start": [start]} if answerable else {"text": [], "answer_start": []},
+                "answers": {"text": [answer], "answer_start": [start]}
+                if answerable
+                else {"text": [], "answer_start": []},
             }
         )
     return rows
@@ -60,14 +117,18 @@ def _qa_rows(rng: random.Random, count: int, answerable: bool = True) -> list[di
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = random.Random(0)
     root = tmp_path_factory.mktemp("data")
-    sentences = [{"text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))), "label": i % 2} for i in range(80)]
+    sentences = [
+        {"text": " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))), "label": i % 2} for i in range(80)
+    ]
     _write(root / "sentiment/sst2/train.jsonl.gz", sentences)
     _write(root / "sentiment/sst2/dev.jsonl", sentences[:20])
     from slmesh.training.qa import DEV_FILES, TRAIN_FILES
 
     for name in TRAIN_FILES + DEV_FILES:
         _write(root / name, _qa_rows(rng, 20, answerable="unanswerable" not in name))
-    requests = [{"text": " ".join(rng.choice(WORDS) for _ in range(5)), "intent": "x", "domain": "y"} for _ in range(40)]
+    requests = [
+        {"text": " ".join(rng.choice(WORDS) for _ in range(5)), "intent": "x", "domain": "y"} for _ in range(40)
+    ]
     _write(root / "intent/clinc150/train.jsonl.gz", requests)
     return root
 
@@ -136,7 +197,9 @@ def test_trained_models_serve_through_the_same_inference_code(trained: tuple[Pat
     out, _ = trained
     pipeline = Pipeline(ModelStore(out))
     try:
-        response = pipeline.analyze(AnalyzeRequest(prompt="please tell me: is the train late again?", context="the train is late"))
+        response = pipeline.analyze(
+            AnalyzeRequest(prompt="please tell me: is the train late again?", context="the train is late")
+        )
         assert set(response.router.scores) == {"sentiment", "qa", "summarize"}
         sentiment = pipeline.skills.skill("sentiment").predict(["lovely station", "awful slow train"])
         assert [r.label in ("negative", "positive") for r in sentiment] == [True, True]

@@ -63,9 +63,7 @@ class CountingMesh:
         return [
             SkillOutcome(status="error", error="model failed", latency_ms=2.0)
             if "boom" in t.subject
-            else SkillOutcome(
-                status="ok", result=SentimentResult(label="positive", score=0.9), latency_ms=2.0
-            )
+            else SkillOutcome(status="ok", result=SentimentResult(label="positive", score=0.9), latency_ms=2.0)
             for t in tasks
         ]
 
@@ -90,9 +88,7 @@ def _record(message_id: str, body: str) -> dict[str, Any]:
 
 
 def _task(subject: str, skill: str = "sentiment", token: str = "t") -> str:
-    return json.dumps(
-        {"task": {"request_id": f"r-{token}", "skill": skill, "subject": subject}, "task_token": token}
-    )
+    return json.dumps({"task": {"request_id": f"r-{token}", "skill": skill, "subject": subject}, "task_token": token})
 
 
 def _answer_all(batch: SkillBatch, event: dict[str, Any]) -> dict[str, str]:
@@ -140,12 +136,7 @@ def test_sqs_batch_runs_one_model_call_and_answers_every_token() -> None:
         f"{INVALID_TASK}|invalid task: skill: this function serves 'sentiment'",
     )
     kind, detail = answers["t4"]
-    assert (
-        kind == "failure"
-        and detail.startswith(INVALID_TASK)
-        and "request_id" in detail
-        and "subject" in detail
-    )
+    assert kind == "failure" and detail.startswith(INVALID_TASK) and "request_id" in detail and "subject" in detail
 
 
 def test_sqs_batch_drops_only_tokens_nobody_waits_for() -> None:
@@ -239,10 +230,7 @@ def test_aggregate_rejects_a_branch_with_outcome_and_failure() -> None:
 
 def test_states_failure_describes_plain_and_missing_causes() -> None:
     assert StatesFailure.model_validate({"Error": "States.Timeout"}).describe() == "States.Timeout"
-    assert (
-        StatesFailure.model_validate({"Error": "E", "Cause": "x" * 900}).describe()
-        == ("E: " + "x" * 900)[:500]
-    )
+    assert StatesFailure.model_validate({"Error": "E", "Cause": "x" * 900}).describe() == ("E: " + "x" * 900)[:500]
 
 
 def test_config_names_every_bad_variable() -> None:
@@ -312,10 +300,6 @@ def test_producer_puts_a_valid_analysis_requested_event() -> None:
 
 
 def test_the_layer_code_path_loads_no_model_runtime() -> None:
-    probe = (
-        "import sys, slmesh.cloud.aggregation; print('onnxruntime' in sys.modules, 'numpy' in sys.modules)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
+    probe = "import sys, slmesh.cloud.aggregation; print('onnxruntime' in sys.modules, 'numpy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.split() == ["False", "False"]

@@ -29,7 +29,9 @@ def server(pipeline: Pipeline) -> Iterator[AnalyzeServer]:
     running.server_close()
 
 
-def call(server: AnalyzeServer, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+def call(
+    server: AnalyzeServer, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     host, port = server.server_address[:2]
     connection = http.client.HTTPConnection(str(host), int(port), timeout=30)
     try:

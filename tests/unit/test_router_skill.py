@@ -19,7 +19,10 @@ def test_subject_is_the_tagged_tokens_with_quotes_trimmed(pipeline: Pipeline) ->
     encoding = tokenizer.encode(prompt)
     start = prompt.index("Where")
     probs = np.array(
-        [1.0 if seq == 0 and s >= start else 0.0 for (s, _), seq in zip(encoding.offsets, encoding.sequence_ids)]
+        [
+            1.0 if seq == 0 and s >= start else 0.0
+            for (s, _), seq in zip(encoding.offsets, encoding.sequence_ids, strict=True)
+        ]
     )
     assert subject_span(prompt, encoding, probs) == "Where is the station?"
 

@@ -35,11 +35,11 @@ def _latency(plt: Any, results: dict[str, Any], path: Path) -> None:
     ax.scatter(p95, labels, marker="|", s=200, color="black", label="p95", zorder=3)
     ax.set_xscale("log")
     ax.invert_yaxis()
-    ax.set_xlabel("end-to-end latency per prompt, ms (log scale; grey: the article's model-call-only claims)")
+    ax.set_xlabel("ms per prompt, end to end (log scale); grey: the article's claims, model calls only")
     ax.set_title("The article's three prompts: total latency p50")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -58,7 +58,7 @@ def _throughput(plt: Any, results: dict[str, Any], path: Path) -> None:
     ax.set_title("Batch throughput")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -82,7 +82,7 @@ def _lengths(plt: Any, results: dict[str, Any], path: Path) -> None:
     right.set_ylabel("texts per second at batch 32")
     right.set_title("Throughput against input length")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
@@ -102,7 +102,7 @@ def _concurrency(plt: Any, results: dict[str, Any], path: Path) -> None:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrent clients")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 

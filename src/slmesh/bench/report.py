@@ -268,11 +268,13 @@ def _size(system: dict[str, Any], models: dict[str, Any], key: str) -> str:
 
 
 def _memory_table(results: dict[str, Any]) -> list[str]:
+    plan = results["plan"]
     models = results["footprint"]["models"]
     rows = [
         [
             f"{key}. {system['title']}",
             fmt(system.get("peak_rss_mb_serving"), " MB"),
+            fmt(system.get("peak_rss_mb_batches"), " MB"),
             fmt(system.get("peak_rss_mb"), " MB"),
             _size(system, models, key),
         ]
@@ -292,9 +294,14 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
     return [
         "## Memory and size",
         "",
-        *_table(["System", "Peak RSS serving the prompts", "Peak RSS incl. batch runs", "Model size"], rows),
+        *_table(["System", "Peak RSS: the prompts", "+ batches", "+ long inputs", "Model size"], rows),
         "",
         *_table(["Model file", "int8 ONNX", "fp32 ONNX", "tokenizer.json"], files),
+        "",
+        "Peak RSS is each worker's `ru_maxrss` after the latency runs, after the batch runs (batch sizes up to "
+        f"{max(plan['batch_sizes'])}) and after the input-length runs (up to {max(plan['lengths'])} tokens, "
+        f"batch {plan['length_batch']}). slmesh embedded loads a second set of sessions (with the batch thread "
+        "count) for its batch runs, so its later columns hold the models twice.",
         "",
         f"Container images: {image_line}.",
     ]
@@ -320,7 +327,7 @@ def _length_table(results: dict[str, Any]) -> list[str]:
         "Tokens",
         "Sentiment p50 (batch 1)",
         "QA p50 (batch 1)",
-        "Sentiment texts/s (batch 32)",
+        f"Sentiment texts/s (batch {results['plan']['length_batch']})",
     ]
     return [
         "## Scaling with input length",

@@ -52,6 +52,7 @@ class BenchConfig:
             "batch_sizes": [1, 8] if quick else [1, 8, 32, 128],
             "lengths": [16, 64] if quick else [16, 32, 64, 128, 256, 512],
             "length_runs": 3 if quick else 15,
+            "length_batch": 32,
             "min_seconds": 0.05 if quick else 1.0,
             "cold_start_repeats": 1 if quick else 3,
             "concurrency": [1, 2] if quick else [1, 2, 4, 8, 16],
@@ -87,6 +88,7 @@ def _worker(config: BenchConfig, system: int, work: Path) -> dict[str, Any]:
         "batch_sizes": plan["batch_sizes"] if system != 1 else [],
         "lengths": plan["lengths"] if system != 1 else [],
         "length_runs": plan["length_runs"],
+        "length_batch": plan["length_batch"],
         "min_seconds": plan["min_seconds"],
     }
     spec_file, result_file = work / f"spec-{system}.json", work / f"result-{system}.json"
@@ -125,7 +127,7 @@ def _system(config: BenchConfig, system: int, work: Path) -> dict[str, Any]:
     return _not_available(event_path.unavailable_reason())
 
 
-def _guarded(measure: Any) -> dict[str, Any]:
+def _guarded(measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """A failing side measure is reported in the results, not allowed to lose the rest of the run."""
     try:
         result: dict[str, Any] = measure()

@@ -28,8 +28,6 @@ from slmesh.bench.workload import (
 )
 from slmesh.runtime import TOKENIZER_FILE
 
-LENGTH_BATCH = 32
-
 
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -61,10 +59,11 @@ def _batches(stack: Stack, tokenizer: Tokenizer, sizes: list[int], min_seconds: 
     }
 
 
-def _lengths(stack: Stack, tokenizer: Tokenizer, lengths: list[int], runs: int, min_seconds: float) -> list[Any]:
+def _lengths(stack: Stack, tokenizer: Tokenizer, spec: dict[str, Any]) -> list[Any]:
+    runs, batch, min_seconds = spec["length_runs"], spec["length_batch"], spec["min_seconds"]
     rows = []
     question = QUESTIONS[0]
-    for length in lengths:
+    for length in spec["lengths"]:
         review = review_of_tokens(tokenizer, length)
         passage = passage_of_tokens(tokenizer, question, length)
         rows.append(
@@ -72,9 +71,9 @@ def _lengths(stack: Stack, tokenizer: Tokenizer, lengths: list[int], runs: int, 
                 "tokens": length,
                 "sentiment_ms": summarize(latency_samples(partial(stack.sentiment, [review]), runs, 2)),
                 "qa_ms": summarize(latency_samples(partial(stack.qa, [(question, passage)]), runs, 2)),
-                "sentiment_batch": LENGTH_BATCH,
+                "sentiment_batch": batch,
                 "sentiment_texts_per_s": throughput(
-                    partial(stack.sentiment, [review] * LENGTH_BATCH), LENGTH_BATCH, min_seconds, min_calls=1
+                    partial(stack.sentiment, [review] * batch), batch, min_seconds, min_calls=1
                 ),
             }
         )
@@ -104,8 +103,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     tokenizer = Tokenizer.from_file(str(Path(spec["models_dir"]) / "sentiment" / TOKENIZER_FILE))
     if spec["batch_sizes"]:
         result["throughput"] = _batches(stack, tokenizer, spec["batch_sizes"], spec["min_seconds"])
+        result["peak_rss_mb_batches"] = peak_rss_mb()
     if spec["lengths"]:
-        result["lengths"] = _lengths(stack, tokenizer, spec["lengths"], spec["length_runs"], spec["min_seconds"])
+        result["lengths"] = _lengths(stack, tokenizer, spec)
     result["peak_rss_mb"] = peak_rss_mb()
     stack.close()
     return result

@@ -31,9 +31,7 @@ def aggregate_event(event: Any, now: datetime | None = None) -> AnalyzeResponse:
         if branch.outcome is not None:
             outcomes[branch.skill] = branch.outcome
         elif branch.failure is not None:
-            outcomes[branch.skill] = SkillOutcome(
-                status="error", error=branch.failure.describe(), latency_ms=0.0
-            )
+            outcomes[branch.skill] = SkillOutcome(status="error", error=branch.failure.describe(), latency_ms=0.0)
             metrics.add_metric(name="SkillFailures", unit=MetricUnit.Count, value=1)
     for skill in parsed.decision.skills:
         if skill not in outcomes and skill not in DEPLOYED_SKILLS:

@@ -40,9 +40,7 @@ class StepFunctionsCallbacks:
         self._call("send_task_success", taskToken=token, output=output)
 
     def fail(self, token: str, error: str, cause: str) -> None:
-        self._call(
-            "send_task_failure", taskToken=token, error=error[:MAX_ERROR_CHARS], cause=cause[:MAX_CAUSE_CHARS]
-        )
+        self._call("send_task_failure", taskToken=token, error=error[:MAX_ERROR_CHARS], cause=cause[:MAX_CAUSE_CHARS])
 
     def _call(self, operation: str, **kwargs: str) -> None:
         try:

@@ -31,9 +31,7 @@ class InvalidEvent(ValueError):
 
     @classmethod
     def from_validation(cls, what: str, exc: ValidationError) -> InvalidEvent:
-        fields = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
-        )
+        fields = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors())
         return cls(f"invalid {what}: {fields}")
 
 

@@ -110,9 +110,7 @@ class SkillBatch:
         parsed = self._parsed[record.message_id]
         logger.set_correlation_id(parsed.request_id)
         if isinstance(parsed, _Unreadable):
-            logger.warning(
-                "unreadable record", extra={"message_id": record.message_id, "reason": parsed.reason}
-            )
+            logger.warning("unreadable record", extra={"message_id": record.message_id, "reason": parsed.reason})
             raise UnreadableRecord(parsed.reason)
         try:
             if isinstance(parsed, _Rejected):
@@ -125,9 +123,7 @@ class SkillBatch:
                 self._callbacks.succeed(parsed.token, outcome.model_dump_json())
         except TaskGone as exc:
             # The execution stopped waiting; redelivery could never be answered either.
-            logger.warning(
-                "task token no longer awaited", extra={"message_id": record.message_id, "code": str(exc)}
-            )
+            logger.warning("task token no longer awaited", extra={"message_id": record.message_id, "code": str(exc)})
         except Exception:
             # Left to SQS: the record is reported failed and redelivered, then after maxReceiveCount, DLQ.
             logger.exception("task callback failed", extra={"message_id": record.message_id})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -95,3 +96,17 @@ def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_si
         return metrics
 
     return _timed(run, len(rows))
+
+
+@dataclass(frozen=True)
+class Measure:
+    fields: tuple[str, ...]
+    """The fields every labelled row must have."""
+    evaluate: Callable[[Any, Sequence[dict[str, Any]]], dict[str, Any]]
+
+
+MEASURES: dict[str, Measure] = {
+    "sentiment": Measure(("text", "label"), evaluate_sentiment),
+    "qa": Measure(("question", "context", "answers"), evaluate_qa),
+    "router": Measure(("prompt", "tasks"), evaluate_router),
+}

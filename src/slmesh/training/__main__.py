@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from slmesh.demo import REFERENCE_PROMPTS
-from slmesh.evaluation.metrics import evaluate_qa, evaluate_router, evaluate_sentiment
+from slmesh.evaluation.metrics import MEASURES, evaluate_qa, evaluate_router, evaluate_sentiment
 from slmesh.runtime import load_bundle, read_card
 from slmesh.skills.qa import QASkill
 from slmesh.skills.router import RouterSkill
@@ -64,6 +64,33 @@ def _export(model: torch.nn.Module, sample: list[dict[str, Any]], outputs: list[
     export.quantize_int8(out / FP32_FILE, out / "model.onnx")
 
 
+def _parity(
+    skill: str, reference: export.Reference, out: Path, sample: list[dict[str, Any]], against: str = "torch fp32"
+) -> dict[str, Any]:
+    checks, token_level = export.PARITY_CHECKS[skill]
+    return {**export.parity(reference, out / "model.onnx", sample, checks, token_level), "reference": against}
+
+
+def _parity_sample(
+    skill: str, tokenizer: Any, inference: dict[str, Any], dev: dict[str, list[dict[str, Any]]], seed: int
+) -> list[dict[str, Any]]:
+    """The dev examples the parity check compares on: the same ones at training time and on re-quantising."""
+    if skill == "sentiment":
+        from slmesh.training import sentiment as sentiment_task
+
+        rows = dev["sst2_dev"][:400] + dev.get("imdb_heldout", [])[:100]
+        return sentiment_task.featurize(tokenizer, rows, inference["max_length"], inference["head_tokens"])
+    if skill == "qa":
+        from slmesh.training import qa as qa_task
+
+        every = [r for v in dev.values() for r in v]
+        rows = every[:: max(1, len(every) // 300)]
+        return qa_task.featurize(tokenizer, rows, inference["max_length"], inference["stride"], 64, 1, seed)
+    from slmesh.training import router_model
+
+    return router_model.featurize(tokenizer, dev["generated_dev"][:500], inference["skills"], inference["max_length"])
+
+
 def _measure(
     out: Path,
     skill: str,
@@ -103,14 +130,17 @@ def sentiment(args: argparse.Namespace) -> None:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(args.out / "tokenizer.json"))
-    sample = task.featurize(tokenizer, data["dev"][:400] + data["imdb_dev"][:100], args.max_length, args.head)
+    inference = {"max_length": args.max_length, "head_tokens": args.head}
+    sample = _parity_sample(
+        "sentiment", tokenizer, inference, {"sst2_dev": data["dev"], "imdb_heldout": data["imdb_dev"]}, args.seed
+    )
     _export(model, sample, ["logits"], args.out)
     files = ["sentiment/sst2/train.jsonl.gz"] + (
         [f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out)"] if args.imdb else []
     )
     card = _card("sentiment", args, info, files, "Binary sentiment (negative/positive), temperature-calibrated score.")
     card["data"]["imdb_heldout"] = args.imdb_dev if args.imdb else 0
-    card["parity"] = export.parity(model, args.out / "model.onnx", sample, export.same_argmax, set())
+    card["parity"] = _parity("sentiment", export.torch_reference(model), args.out, sample)
     dev_sets = {"sst2_dev": data["dev"]}
     if data["imdb_dev"]:
         dev_sets["imdb_heldout"] = data["imdb_dev"]
@@ -131,9 +161,8 @@ def qa(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(args.out / "tokenizer.json"))
     dev_all = [r for v in dev_sets.values() for r in v]
-    sample = task.featurize(
-        tokenizer, dev_all[:: max(1, len(dev_all) // 300)], args.max_length, args.stride, 64, 1, args.seed
-    )
+    inference = {"max_length": args.max_length, "stride": args.stride}
+    sample = _parity_sample("qa", tokenizer, inference, dev_sets, args.seed)
     _export(model, sample, ["start_logits", "end_logits"], args.out)
     card = _card(
         "qa",
@@ -146,7 +175,7 @@ def qa(args: argparse.Namespace) -> None:
     cards.write_card(args.out, card)
     fp32 = QASkill(load_bundle(args.out, "qa", args.threads, FP32_FILE))
     card["inference"]["null_threshold"] = task.tune_null_threshold(fp32, dev_all)
-    card["parity"] = export.parity(model, args.out / "model.onnx", sample, export.same_span, {0, 1})
+    card["parity"] = _parity("qa", export.torch_reference(model), args.out, sample)
     _measure(args.out, "qa", card, evaluate_qa, QASkill, dev_sets, args.threads)
 
 
@@ -184,7 +213,8 @@ def router(args: argparse.Namespace) -> None:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(args.out / "tokenizer.json"))
-    sample = router_model.featurize(tokenizer, dev_rows[:500], skills, args.max_length)
+    inference = {"max_length": args.max_length, "skills": skills}
+    sample = _parity_sample("router", tokenizer, inference, {"generated_dev": dev_rows}, args.seed)
     _export(model, sample, ["skill_logits", "subject_logits"], args.out)
     card = _card(
         "router",
@@ -196,7 +226,7 @@ def router(args: argparse.Namespace) -> None:
     card["inference"]["thresholds"] = {s: 0.5 for s in skills}
     cards.write_card(args.out, card)
     card["inference"]["thresholds"] = _tune_router(args.out, dev_rows, args.threads)
-    card["parity"] = export.parity(model, args.out / "model.onnx", sample, export.same_route, {1})
+    card["parity"] = _parity("router", export.torch_reference(model), args.out, sample)
     sets = {"generated_dev": dev_rows, "generated_test_unseen_phrasings": test_rows}
     _measure(args.out, "router", card, evaluate_router, RouterSkill, sets, args.threads)
 
@@ -210,18 +240,19 @@ def router_prompts(args: argparse.Namespace) -> None:
     print(json.dumps({k: str(v) for k, v in paths.items()}))
 
 
-SELECTION = {
-    "sentiment": ("sst2_dev", "accuracy"),
-    "qa": ("qed_nq_dev", "f1"),
-    "router": ("generated_test_unseen_phrasings", "exact_task_set_accuracy"),
+SELECTION: dict[str, list[tuple[str, str]]] = {
+    "sentiment": [("sst2_dev", "accuracy"), ("imdb_heldout", "accuracy")],
+    "qa": [("qed_nq_dev", "f1"), ("subjqa_dev", "f1"), ("subjqa_dev_unanswerable", "f1")],
+    "router": [("generated_test_unseen_phrasings", "exact_task_set_accuracy")],
 }
+"""Pick ranks runs by the mean of these int8 dev metrics."""
 
 
 def pick(args: argparse.Namespace) -> None:
     """Prints every candidate's int8 dev metrics and copies the best into --out (without the fp32 file)."""
     import shutil
 
-    dev_set, metric = SELECTION[args.skill]
+    criteria = SELECTION[args.skill]
     scored = []
     for run in args.runs:
         if not (run / "card.json").is_file() or "metrics" not in read_card(run):
@@ -229,14 +260,15 @@ def pick(args: argparse.Namespace) -> None:
             continue
         card = read_card(run)
         print(json.dumps({"run": str(run), "training": card["training"], "int8": card["metrics"]["int8"]}))
-        scored.append((card["metrics"]["int8"][dev_set][metric], run))
+        int8 = card["metrics"]["int8"]
+        scored.append((sum(int8[name][metric] for name, metric in criteria if name in int8) / len(criteria), run))
     if not scored:
         raise SystemExit(f"no finished {args.skill} run among {args.runs}")
-    best = max(scored, key=lambda item: item[0])[1]
+    best_score, best = max(scored, key=lambda item: item[0])
     args.out.mkdir(parents=True, exist_ok=True)
     for name in ("model.onnx", "tokenizer.json", "card.json", "README.md"):
         shutil.copy2(best / name, args.out / name)
-    print(json.dumps({"picked": str(best), dev_set: max(scored)[0]}))
+    print(json.dumps({"picked": str(best), "mean_int8_dev_metric": round(best_score, 2)}))
 
 
 def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[str, list[dict[str, Any]]]:
@@ -252,22 +284,35 @@ def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[st
         from slmesh.training import qa as qa_task
 
         return qa_task.dev_sets(data_dir)
+    import tempfile
+
     from slmesh.training import router_data
 
-    paths = router_data.write_splits(
-        data_dir, model_dir.parent / ".router-prompts", seed, {"train": 0, "dev": 2000, "test": 2000}
-    )
+    # The same seed regenerates exactly the prompts the model was tuned and tested on.
+    out = Path(tempfile.mkdtemp(prefix="slmesh-router-prompts-"))
+    paths = router_data.write_splits(data_dir, out, seed, {"train": 0, "dev": 2000, "test": 2000})
     return {
         "generated_dev": read_records(paths["dev"]),
         "generated_test_unseen_phrasings": read_records(paths["test"]),
     }
 
 
-MEASURES: dict[str, tuple[Callable[[Any], Any], Callable[[Any, list[dict[str, Any]]], dict[str, Any]]]] = {
-    "sentiment": (SentimentSkill, evaluate_sentiment),
-    "qa": (QASkill, evaluate_qa),
-    "router": (RouterSkill, evaluate_router),
-}
+def requantize(args: argparse.Namespace) -> None:
+    """Quantises the kept fp32 ONNX file again with the current settings and re-checks parity against it."""
+    from tokenizers import Tokenizer
+
+    card = read_card(args.model_dir)
+    export.quantize_int8(args.model_dir / FP32_FILE, args.model_dir / "model.onnx")
+    dev = _dev_sets(args.skill, args.data_dir, args.seed, args.model_dir)
+    tokenizer = Tokenizer.from_file(str(args.model_dir / "tokenizer.json"))
+    sample = _parity_sample(args.skill, tokenizer, card["inference"], dev, args.seed)
+    reference = export.onnx_reference(args.model_dir / FP32_FILE)
+    card["parity"] = _parity(args.skill, reference, args.model_dir, sample, "onnx fp32 (torch weights not kept)")
+    cards.write_card(args.model_dir, card)
+    print(json.dumps(card["parity"]))
+
+
+BUILDERS: dict[str, Callable[[Any], Any]] = {"sentiment": SentimentSkill, "qa": QASkill, "router": RouterSkill}
 
 
 def recard(args: argparse.Namespace) -> None:
@@ -286,8 +331,8 @@ def recard(args: argparse.Namespace) -> None:
         card["inference"]["null_threshold"] = task.tune_null_threshold(skill, [r for v in dev_sets.values() for r in v])
         card["inference_tuned_on"] = "int8"
         cards.write_card(args.model_dir, card)
-    build, evaluate = MEASURES[args.skill]
-    runner = build(load_bundle(args.model_dir, args.skill, args.threads))
+    runner = BUILDERS[args.skill](load_bundle(args.model_dir, args.skill, args.threads))
+    evaluate = MEASURES[args.skill].evaluate
     card.setdefault("metrics", {})["int8"] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
     card["latency_ms_batch1"] = cards.batch1_latency_ms(args.model_dir, args.skill, REFERENCE_PROMPTS[0])
     cards.write_card(args.model_dir, card)
@@ -337,6 +382,12 @@ def parser() -> argparse.ArgumentParser:
     chooser.add_argument("skill", choices=sorted(SELECTION))
     chooser.add_argument("runs", type=Path, nargs="+")
     chooser.add_argument("--out", type=Path, required=True)
+    requant = sub.add_parser("requantize", help="re-quantise model_fp32.onnx and re-check parity")
+    requant.set_defaults(handler=requantize)
+    requant.add_argument("skill", choices=sorted(SELECTION))
+    requant.add_argument("--model-dir", type=Path, required=True)
+    requant.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    requant.add_argument("--seed", type=int, default=13)
     again = sub.add_parser("card", help="re-measure a model's int8 metrics on this machine")
     again.set_defaults(handler=recard)
     again.add_argument("skill", choices=sorted(SELECTION))

@@ -73,7 +73,7 @@ def featurize(tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max
         if len(ids) > max_length:
             # The same cut as at inference: keep the start, then [SEP].
             ids = ids[: max_length - 1] + ids[-1:]
-            subject = subject[: max_length - 1] + [-100.0]
+            subject = [*subject[: max_length - 1], -100.0]
         features.append(
             {
                 "input_ids": ids,
@@ -102,6 +102,9 @@ def train(
         # The lower layers carry the lexical cues routing needs; dropping the rest halves latency and size.
         encoder.encoder.layer = encoder.encoder.layer[:num_layers]
         encoder.config.num_hidden_layers = num_layers
+    # Frozen word vectors keep an unseen instruction word close to the trained ones it resembles,
+    # which is what lets the router generalise beyond its templates; it also makes CPU training fast.
+    encoder.embeddings.word_embeddings.weight.requires_grad = False
     model = RouterModel(encoder, len(skills))
     features = featurize(tokenizer, train_rows, skills, max_length)
     random.Random(cfg.seed).shuffle(features)
