@@ -16,7 +16,7 @@ install: $(BIN)/python
 	$(PIP) install -q -e .
 
 install-dev: $(BIN)/python
-	$(PIP) install -q -e ".[dev,lambda,cloud-test,training]"
+	$(PIP) install -q -e ".[dev,lambda,cloud-test,training,bench]"
 
 run: install
 	$(BIN)/slmesh demo

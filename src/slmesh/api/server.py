@@ -13,6 +13,7 @@ from slmesh.pipeline import Pipeline
 from slmesh.schemas import ErrorResponse
 
 log = logging.getLogger("slmesh.serve")
+DRAIN_LIMIT_BYTES = 8 * 1024 * 1024
 
 
 class AnalyzeHandler(BaseHTTPRequestHandler):
@@ -49,7 +50,11 @@ class AnalyzeHandler(BaseHTTPRequestHandler):
             self._error(400, "Content-Length is not a number")
             return
         if length > MAX_BODY_BYTES:
+            # Read a moderately oversized body so the client can take the 413 instead of a broken pipe;
+            # anything bigger is cut off by closing the connection.
             self.close_connection = True
+            if length <= DRAIN_LIMIT_BYTES:
+                self._drain(length)
             self._error(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
             return
         body = self.rfile.read(length)
@@ -69,7 +74,14 @@ class AnalyzeHandler(BaseHTTPRequestHandler):
     def _discard_body(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if 0 < length <= MAX_BODY_BYTES:
-            self.rfile.read(length)
+            self._drain(length)
+
+    def _drain(self, length: int) -> None:
+        while length > 0:
+            chunk = self.rfile.read(min(length, 64 * 1024))
+            if not chunk:
+                return
+            length -= len(chunk)
 
     def do_PUT(self) -> None:
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, "use POST /v1/analyze or GET /healthz")
