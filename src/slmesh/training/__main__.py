@@ -382,20 +382,18 @@ def parser() -> argparse.ArgumentParser:
     chooser.add_argument("skill", choices=sorted(SELECTION))
     chooser.add_argument("runs", type=Path, nargs="+")
     chooser.add_argument("--out", type=Path, required=True)
-    requant = sub.add_parser("requantize", help="re-quantise model_fp32.onnx and re-check parity")
-    requant.set_defaults(handler=requantize)
-    requant.add_argument("skill", choices=sorted(SELECTION))
-    requant.add_argument("--model-dir", type=Path, required=True)
-    requant.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    requant.add_argument("--seed", type=int, default=13)
-    again = sub.add_parser("card", help="re-measure a model's int8 metrics on this machine")
-    again.set_defaults(handler=recard)
-    again.add_argument("skill", choices=sorted(SELECTION))
-    again.add_argument("--model-dir", type=Path, required=True)
-    again.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    again.add_argument("--seed", type=int, default=13)
-    again.add_argument("--threads", type=int, default=2)
-    again.add_argument("--tune-null-threshold", action="store_true")
+    for name, handler, summary in (
+        ("requantize", requantize, "re-quantise model_fp32.onnx and re-check parity"),
+        ("card", recard, "re-measure a model's int8 metrics on this machine"),
+    ):
+        existing = sub.add_parser(name, help=summary)
+        existing.set_defaults(handler=handler)
+        existing.add_argument("skill", choices=sorted(SELECTION))
+        existing.add_argument("--model-dir", type=Path, required=True)
+        existing.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+        existing.add_argument("--seed", type=int, default=13)
+        existing.add_argument("--threads", type=int, default=2)
+        existing.add_argument("--tune-null-threshold", action="store_true", help="card qa only")
     return root
 
 

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import platform
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
+from slmesh.bench.machine import cpu_model
 from slmesh.runtime import CARD_FILE, MODEL_FILE, load_bundle
 from slmesh.training.export import sha256
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def batch1_latency_ms(model_dir: Path, skill: str, text: str, runs: int = 50) -> dict[str, Any]:
@@ -47,7 +37,7 @@ def batch1_latency_ms(model_dir: Path, skill: str, text: str, runs: int = 50) ->
         "p50": round(statistics.median(times), 3),
         "p95": round(times[int(0.95 * (len(times) - 1))], 3),
         "threads": 1,
-        "cpu": cpu_name(),
+        "cpu": cpu_model(),
     }
 
 
