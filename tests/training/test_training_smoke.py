@@ -169,7 +169,15 @@ def _train(skill: str, base: Path, data: Path, out: Path, *extra: str) -> dict[s
 def trained(tiny_base: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("models")
     cards = {
-        "sentiment": _train("sentiment", tiny_base, data_dir, out, "--no-imdb"),
+        "sentiment": _train(
+            "sentiment",
+            tiny_base,
+            data_dir,
+            out,
+            "--no-imdb",
+            "--train-data",
+            str(data_dir / "sentiment/sst2/train.jsonl.gz"),
+        ),
         "qa": _train("qa", tiny_base, data_dir, out, "--limit", "60"),
         "router": _train("router", tiny_base, data_dir, out, "--limit", "40", "--layers", "1"),
     }

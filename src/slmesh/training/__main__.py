@@ -20,7 +20,7 @@ from slmesh.skills.qa import QASkill
 from slmesh.skills.router import RouterSkill
 from slmesh.skills.sentiment import SentimentSkill
 from slmesh.training import cards, export
-from slmesh.training.common import DEFAULT_BASE, RunConfig, resolve_base_model
+from slmesh.training.common import DEFAULT_BASE, RunConfig, load_rows, resolve_base_model
 
 FP32_FILE = "model_fp32.onnx"
 
@@ -122,6 +122,8 @@ def sentiment(args: argparse.Namespace) -> None:
     from slmesh.training import sentiment as task
 
     data = task.default_data(args.data_dir, args.imdb, args.imdb_dev, args.seed)
+    if args.train_data:
+        data["train"] = [row for spec in args.train_data for row in load_rows(spec)]
     if args.limit:
         data["train"] = data["train"][: args.limit]
     cfg = _config(args)
@@ -150,7 +152,11 @@ def sentiment(args: argparse.Namespace) -> None:
 def qa(args: argparse.Namespace) -> None:
     from slmesh.training import qa as task
 
-    rows = task.default_rows(args.data_dir, task.TRAIN_FILES)
+    rows = (
+        [row for spec in args.train_data for row in load_rows(spec)]
+        if args.train_data
+        else task.default_rows(args.data_dir, task.TRAIN_FILES)
+    )
     if args.limit:
         rows = rows[: args.limit]
     dev_sets = task.dev_sets(args.data_dir)
@@ -365,6 +371,13 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--max-steps", type=int, default=-1)
         p.add_argument("--threads", type=int, default=4, help="ONNX Runtime threads for the dev evaluation")
         p.add_argument("--limit", type=int, default=0, help="use only N training and N dev rows (smoke runs)")
+        if name in ("sentiment", "qa"):
+            p.add_argument(
+                "--train-data",
+                action="append",
+                default=[],
+                help="train on this file or Hugging Face dataset name instead of the shared data (repeatable)",
+            )
         if name == "sentiment":
             p.add_argument("--max-length", type=int, default=512)
             p.add_argument("--head", type=int, default=128)

@@ -112,6 +112,9 @@ def load_rows(spec: str, split: str = "train") -> list[dict[str, Any]]:
 
     if Path(spec).exists():
         return read_records(Path(spec))
-    import datasets
-
+    try:
+        import datasets
+    except ImportError as exc:
+        # Not in the training extra: datasets 5 needs a huggingface-hub newer than aws-sam-cli's click pin allows.
+        raise SystemExit(f"{spec!r} is not a local file; `pip install datasets` to load it from the Hub") from exc
     return [dict(row) for row in datasets.load_dataset(spec, split=split)]
