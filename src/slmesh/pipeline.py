@@ -24,7 +24,8 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
-        return cls(ModelStore(settings.models_dir, settings.intra_op_threads), settings.skill_workers)
+        store = ModelStore(settings.models_dir, settings.intra_op_threads, {"qa": settings.qa_threads})
+        return cls(store, settings.skill_workers)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

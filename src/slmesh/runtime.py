@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,6 +51,8 @@ def load_bundle(model_dir: Path, skill: str, intra_op_threads: int = 1, model_fi
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads
     options.inter_op_num_threads = 1
+    # Skills run side by side on few cores: threads that spin while idle would steal them from the other skill.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Every request has its own batch and sequence length: cached memory patterns per shape only grow RSS.
     options.enable_mem_pattern = False
@@ -71,9 +74,12 @@ class ModelSource(Protocol):
 class ModelStore:
     """Process-wide cache: each bundle is loaded on first use and kept."""
 
-    def __init__(self, models_dir: Path, intra_op_threads: int = 1) -> None:
+    def __init__(
+        self, models_dir: Path, intra_op_threads: int = 1, skill_threads: Mapping[str, int] | None = None
+    ) -> None:
         self._models_dir = models_dir
         self._threads = intra_op_threads
+        self._skill_threads = dict(skill_threads or {})
         self._bundles: dict[str, ModelBundle] = {}
         self._lock = threading.Lock()
 
@@ -83,6 +89,7 @@ class ModelStore:
             with self._lock:
                 bundle = self._bundles.get(skill)
                 if bundle is None:
-                    bundle = load_bundle(self._models_dir / skill, skill, self._threads)
+                    threads = self._skill_threads.get(skill, self._threads)
+                    bundle = load_bundle(self._models_dir / skill, skill, threads)
                     self._bundles[skill] = bundle
         return bundle

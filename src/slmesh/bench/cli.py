@@ -59,6 +59,7 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
         quick=args.quick,
         runs=args.runs,
         pipeline_threads=settings.intra_op_threads,
+        qa_threads=settings.qa_threads,
         workers=settings.skill_workers,
         systems=systems,
         torch_checkpoints=args.torch_checkpoints,

@@ -17,13 +17,15 @@ from slmesh.skills.registry import SkillSet
 class EmbeddedStack:
     name = "slmesh embedded"
 
-    def __init__(self, models_dir: Path, pipeline_threads: int, workers: int, batch_threads: int) -> None:
+    def __init__(
+        self, models_dir: Path, pipeline_threads: int, qa_threads: int, workers: int, batch_threads: int
+    ) -> None:
         self.notes = [
-            f"ONNX Runtime int8, {pipeline_threads} intra-op thread(s) per session, "
+            f"ONNX Runtime int8, {pipeline_threads} intra-op thread(s) per session ({qa_threads} for QA), "
             f"skills fan out on a pool of {workers} threads",
             f"batch throughput uses one session with {batch_threads} intra-op thread(s)",
         ]
-        self._pipeline = Pipeline(ModelStore(models_dir, pipeline_threads), workers)
+        self._pipeline = Pipeline(ModelStore(models_dir, pipeline_threads, {"qa": qa_threads}), workers)
         self.load_ms: dict[str, float] = {}
         for skill in MODEL_SKILLS:
             started = time.perf_counter()

@@ -127,7 +127,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"- Command: `{results['command']}`",
         f"- Models: `{results['models_dir']}`",
         f"- Threads: PyTorch `torch.set_num_threads({plan['threads']})`; ONNX Runtime "
-        f"{plan['pipeline_threads']} intra-op thread(s) per pipeline session with a "
+        f"{plan['pipeline_threads']} intra-op thread(s) per pipeline session ({plan.get('qa_threads', 1)} for QA) "
+        "with a "
         f"{plan['skill_workers']}-thread skill pool, {plan['threads']} for batch runs",
         f"- Latency: p50/p95 over {plan['runs']} runs of each prompt after {plan['warmup']} warm-up runs, "
         "prompts interleaved",

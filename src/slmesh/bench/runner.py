@@ -37,6 +37,7 @@ class BenchConfig:
     runs: int | None = None
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     pipeline_threads: int = 1
+    qa_threads: int = 2
     workers: int = 4
     systems: tuple[int, ...] = SYSTEMS
     torch_checkpoints: Path | None = None
@@ -59,6 +60,7 @@ class BenchConfig:
             "requests_per_level": 4 if quick else 64,
             "threads": self.threads,
             "pipeline_threads": self.pipeline_threads,
+            "qa_threads": self.qa_threads,
             "skill_workers": self.workers,
         }
 
@@ -78,6 +80,7 @@ def _worker(config: BenchConfig, system: int, work: Path) -> dict[str, Any]:
         "models_dir": str(config.models_dir),
         "threads": config.threads,
         "pipeline_threads": config.pipeline_threads,
+        "qa_threads": config.qa_threads,
         "workers": config.workers,
         "tiny": config.quick,
         "torch_checkpoints": str(config.torch_checkpoints) if config.torch_checkpoints else None,

@@ -38,7 +38,7 @@ def build(spec: dict[str, Any]) -> Stack:
     if spec["system"] == 3:
         from slmesh.bench.onnx_stack import EmbeddedStack
 
-        return EmbeddedStack(models_dir, spec["pipeline_threads"], spec["workers"], spec["threads"])
+        return EmbeddedStack(models_dir, spec["pipeline_threads"], spec["qa_threads"], spec["workers"], spec["threads"])
     from slmesh.bench.torch_stacks import ArticleStack, OurTorchStack
 
     if spec["system"] == 1:
