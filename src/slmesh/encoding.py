@@ -32,12 +32,10 @@ def pad_batch(rows: Sequence[Sequence[int]], type_rows: Sequence[Sequence[int]] 
     return {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": token_types}
 
 
-def encode_single(
-    tokenizer: Tokenizer, texts: Sequence[str], max_length: int, head: int
-) -> tuple[dict[str, np.ndarray], list[Encoding]]:
+def encode_single(tokenizer: Tokenizer, texts: Sequence[str], max_length: int, head: int) -> dict[str, np.ndarray]:
     encodings = tokenizer.encode_batch(list(texts))
     rows = [head_tail(e.ids, max_length, head) for e in encodings]
-    return pad_batch(rows), encodings
+    return pad_batch(rows)
 
 
 def windowing_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int) -> Tokenizer:

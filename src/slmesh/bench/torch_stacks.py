@@ -20,6 +20,7 @@ import torch
 from slmesh.aggregator import aggregate
 from slmesh.bench.stats import ms_since
 from slmesh.bench.workload import quoted_part
+from slmesh.config import SKILLS
 from slmesh.schemas import QAResult, RouterDecision, SentimentResult, SkillOutcome
 from slmesh.skills.router import sigmoid, subject_span
 from slmesh.skills.sentiment import LABELS
@@ -31,7 +32,6 @@ ARTICLE_CHECKPOINTS = {
     "qa": "distilbert-base-cased-distilled-squad",
 }
 QA_MAX_LENGTH, QA_STRIDE, MAX_ANSWER_TOKENS, ROUTER_LAYERS = 384, 128, 30, 4
-SKILLS = ["sentiment", "qa", "summarize"]
 ROUTER_STATE = "router_state.pt"
 """--torch-checkpoints DIR: DIR/sentiment and DIR/qa are save_pretrained folders; DIR/router/ROUTER_STATE is the
 RouterModel state dict (its 4-layer MiniLM encoder and both heads)."""

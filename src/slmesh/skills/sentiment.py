@@ -32,7 +32,7 @@ class SentimentSkill:
         self._temperature = float(cfg.get("temperature", 1.0))
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        feeds, _ = encode_single(self._bundle.tokenizer, texts, self._max_length, self._head)
+        feeds = encode_single(self._bundle.tokenizer, texts, self._max_length, self._head)
         return self._bundle.run(feeds)[0]
 
     def predict(self, texts: Sequence[str]) -> list[SentimentResult]:

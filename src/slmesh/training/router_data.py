@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from slmesh.config import SKILLS
 from slmesh.datasets_io import iter_jsonl
 
 SENTIMENT = [
@@ -276,7 +277,7 @@ BOTH_PATTERNS = [
 QUOTES = [("", ""), ('"', '"'), ("“", "”"), ("”", "”"), ("'", "'"), ("«", "»")]
 JOINERS = [" ", " ", "", "\n", "  "]
 AFTER_JOINERS = [" ", "\n", "\n\n"]
-TASK_ORDER = ("sentiment", "qa", "summarize")
+TASK_ORDER = SKILLS
 QUESTION_START = re.compile(
     r"^(who|what|when|where|why|how|which|whom|whose|is|are|was|were|do|does|did|can|could|will|would|"
     r"should|has|have|had)\b",

@@ -100,10 +100,6 @@ def train(
     return model, tokenizer, {"summary": summary, "inference": inference}
 
 
-def sample_inputs(tokenizer: Any, rows: list[dict[str, Any]], max_length: int, head: int) -> list[dict[str, Any]]:
-    return featurize(tokenizer, rows, max_length, head)
-
-
 def default_data(data_dir: Path, with_imdb: bool, imdb_dev: int, seed: int) -> dict[str, list[dict[str, Any]]]:
     from slmesh.datasets_io import read_records
 
