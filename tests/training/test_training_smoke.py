@@ -185,10 +185,14 @@ def trained(tiny_base: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.mark.parametrize("skill", ["sentiment", "qa", "router"])
-def test_card_records_training_metrics_parity_and_files(trained: tuple[Path, dict[str, Any]], skill: str) -> None:
+def test_card_records_training_metrics_parity_and_files(
+    trained: tuple[Path, dict[str, Any]], data_dir: Path, skill: str
+) -> None:
     out, cards = trained
     card = cards[skill]
     assert card["training"]["steps"] == 3
+    if skill == "sentiment":
+        assert card["data"]["train"] == [str(data_dir / "sentiment/sst2/train.jsonl.gz")]
     assert set(card["metrics"]) == {"fp32", "int8"}
     checks = {"sentiment": ["same_label"], "qa": ["same_span"], "router": ["same_skills", "same_subject_span"]}[skill]
     assert all(0.0 <= card["parity"][check] <= 1.0 for check in checks)

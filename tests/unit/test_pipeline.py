@@ -69,9 +69,9 @@ def test_answer_is_a_span_of_the_context(pipeline: Pipeline) -> None:
     response = pipeline.analyze(AnalyzeRequest(prompt=REFERENCE_PROMPTS[1], context=TRAIN_SERVICE_CONTEXT))
     result = response.outcomes["qa"].result
     assert isinstance(result, QAResult)
-    if result.answer is not None:
-        assert result.start is not None and result.end is not None
-        assert TRAIN_SERVICE_CONTEXT[result.start : result.end] == result.answer
+    assert result.answer is not None, "the demo passage states when the next train arrives"
+    assert result.start is not None and result.end is not None
+    assert TRAIN_SERVICE_CONTEXT[result.start : result.end] == result.answer
 
 
 def test_a_failing_skill_gives_a_partial_answer(model_store: ModelStore) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from slmesh.demo import REFERENCE_PROMPTS
-from slmesh.evaluation.metrics import MEASURES, evaluate_qa, evaluate_router, evaluate_sentiment
+from slmesh.evaluation.metrics import MEASURES
 from slmesh.runtime import load_bundle, read_card
 from slmesh.skills.qa import QASkill
 from slmesh.skills.router import RouterSkill
@@ -23,6 +23,7 @@ from slmesh.training import cards, export
 from slmesh.training.common import DEFAULT_BASE, RunConfig, load_rows, resolve_base_model
 
 FP32_FILE = "model_fp32.onnx"
+BUILDERS: dict[str, Callable[[Any], Any]] = {"sentiment": SentimentSkill, "qa": QASkill, "router": RouterSkill}
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
@@ -92,18 +93,13 @@ def _parity_sample(
 
 
 def _measure(
-    out: Path,
-    skill: str,
-    card: dict[str, Any],
-    evaluate: Callable[[Any, list[dict[str, Any]]], dict[str, Any]],
-    build: Callable[[Any], Any],
-    dev_sets: dict[str, list[dict[str, Any]]],
-    threads: int,
+    out: Path, skill: str, card: dict[str, Any], dev_sets: dict[str, list[dict[str, Any]]], threads: int
 ) -> None:
     cards.write_card(out, card)
     card["metrics"] = {}
+    evaluate = MEASURES[skill].evaluate
     for precision, name in (("fp32", FP32_FILE), ("int8", "model.onnx")):
-        runner = build(load_bundle(out, skill, threads, name))
+        runner = BUILDERS[skill](load_bundle(out, skill, threads, name))
         card["metrics"][precision] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
         print(precision, json.dumps(card["metrics"][precision]), flush=True)
     card["fp32_bytes"] = (out / FP32_FILE).stat().st_size
@@ -132,21 +128,19 @@ def sentiment(args: argparse.Namespace) -> None:
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(args.out / "tokenizer.json"))
+    dev_sets = {"sst2_dev": data["dev"]}
+    if data["imdb_dev"]:
+        dev_sets["imdb_heldout"] = data["imdb_dev"]
     inference = {"max_length": args.max_length, "head_tokens": args.head}
-    sample = _parity_sample(
-        "sentiment", tokenizer, inference, {"sst2_dev": data["dev"], "imdb_heldout": data["imdb_dev"]}, args.seed
-    )
+    sample = _parity_sample("sentiment", tokenizer, inference, dev_sets, args.seed)
     _export(model, sample, ["logits"], args.out)
-    files = ["sentiment/sst2/train.jsonl.gz"] + (
+    files = args.train_data or ["sentiment/sst2/train.jsonl.gz"] + (
         [f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out)"] if args.imdb else []
     )
     card = _card("sentiment", args, info, files, "Binary sentiment (negative/positive), temperature-calibrated score.")
     card["data"]["imdb_heldout"] = args.imdb_dev if args.imdb else 0
     card["parity"] = _parity("sentiment", export.torch_reference(model), args.out, sample)
-    dev_sets = {"sst2_dev": data["dev"]}
-    if data["imdb_dev"]:
-        dev_sets["imdb_heldout"] = data["imdb_dev"]
-    _measure(args.out, "sentiment", card, evaluate_sentiment, SentimentSkill, dev_sets, args.threads)
+    _measure(args.out, "sentiment", card, dev_sets, args.threads)
 
 
 def qa(args: argparse.Namespace) -> None:
@@ -174,7 +168,7 @@ def qa(args: argparse.Namespace) -> None:
         "qa",
         args,
         info,
-        list(task.TRAIN_FILES),
+        args.train_data or list(task.TRAIN_FILES),
         "Extractive QA with a doc stride and a tuned no-answer threshold.",
     )
     card["inference"]["null_threshold"] = -1e9
@@ -182,7 +176,7 @@ def qa(args: argparse.Namespace) -> None:
     fp32 = QASkill(load_bundle(args.out, "qa", args.threads, FP32_FILE))
     card["inference"]["null_threshold"] = task.tune_null_threshold(fp32, dev_all)
     card["parity"] = _parity("qa", export.torch_reference(model), args.out, sample)
-    _measure(args.out, "qa", card, evaluate_qa, QASkill, dev_sets, args.threads)
+    _measure(args.out, "qa", card, dev_sets, args.threads)
 
 
 def _tune_router(out: Path, rows: list[dict[str, Any]], threads: int) -> dict[str, float]:
@@ -234,7 +228,7 @@ def router(args: argparse.Namespace) -> None:
     card["inference"]["thresholds"] = _tune_router(args.out, dev_rows, args.threads)
     card["parity"] = _parity("router", export.torch_reference(model), args.out, sample)
     sets = {"generated_dev": dev_rows, "generated_test_unseen_phrasings": test_rows}
-    _measure(args.out, "router", card, evaluate_router, RouterSkill, sets, args.threads)
+    _measure(args.out, "router", card, sets, args.threads)
 
 
 def router_prompts(args: argparse.Namespace) -> None:
@@ -316,9 +310,6 @@ def requantize(args: argparse.Namespace) -> None:
     card["parity"] = _parity(args.skill, reference, args.model_dir, sample, "onnx fp32 (torch weights not kept)")
     cards.write_card(args.model_dir, card)
     print(json.dumps(card["parity"]))
-
-
-BUILDERS: dict[str, Callable[[Any], Any]] = {"sentiment": SentimentSkill, "qa": QASkill, "router": RouterSkill}
 
 
 def recard(args: argparse.Namespace) -> None:
