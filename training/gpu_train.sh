@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Trains every model concurrently on one GPU machine, keeps the best run of each skill and packs the int8
-# results for the trip back. Used as: DATA=... BASE=... RUNS=... OUT=... bash training/gpu_train.sh
+# Trains sentiment and QA (6 and 4 layers) concurrently on one GPU machine, keeps the best run of each and packs the
+# int8 and fp32 files for the trip back. Used as: DATA=... BASE=... RUNS=... OUT=... bash training/gpu_train.sh
 # EXTRA adds flags to every run (EXTRA="--max-steps 3 --limit 200" for a dry run on a CPU).
 set -uo pipefail
 DATA=${DATA:-../shared/data}
@@ -20,20 +20,21 @@ train() {
   echo "$name rc=$? $(date +%T)" | tee -a "$OUT/report.txt"
 }
 
+# Three runs, not five: five at once on one GPU outran the 15-minute device budget before evaluating.
+# The router trains on a CPU in minutes (training/train_all.sh); qa4 is the 4-layer QA latency candidate.
 train sentiment-lr5e-5 sentiment --base-model "$BASE" --lr 5e-5 --epochs 3 &
-train sentiment-lr1e-4 sentiment --base-model "$BASE" --lr 1e-4 --epochs 2 &
-train qa-lr1e-4 qa --base-model "$BASE" --lr 1e-4 --epochs 3 &
 train qa-lr2e-4 qa --base-model "$BASE" --lr 2e-4 --epochs 3 &
-train router-l4 router --base-model "$BASE" --layers 4 --epochs 2 &
+train qa4-lr2e-4 qa --base-model "$BASE" --lr 2e-4 --epochs 3 --layers 4 &
 wait
 
-for skill in sentiment qa router; do
-  python3 -m slmesh.training pick "$skill" "$RUNS/$skill"-*/ --out "$RUNS/best/$skill" >>"$OUT/report.txt" 2>&1
+for run in sentiment:sentiment qa:qa qa4:qa; do
+  name=${run%%:*}
+  python3 -m slmesh.training pick "${run##*:}" "$RUNS/$name"-*/ --out "$RUNS/best/$name" >>"$OUT/report.txt" 2>&1
 done
 for log in "$RUNS"/*.log; do
   { echo "== $log"; grep -vE "Warning|warn\(" "$log" | tail -n 25; } >>"$OUT/report.txt"
 done
-for skill in sentiment qa router; do
+for skill in sentiment qa qa4; do
   [ -d "$RUNS/best/$skill" ] || continue
   python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "w:xz").add(sys.argv[2], arcname=sys.argv[3])' \
     "$RUNS/$skill.tar.xz" "$RUNS/best/$skill" "$skill" && split -b 16000000 "$RUNS/$skill.tar.xz" "$OUT/$skill.tar.xz." &

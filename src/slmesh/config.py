@@ -22,9 +22,8 @@ def _default_models_dir() -> Path:
 
 class Settings(BaseModel):
     models_dir: Path = Field(default_factory=_default_models_dir)
-    intra_op_threads: int = Field(default=1, ge=0, le=64)
-    qa_threads: int = Field(default=2, ge=0, le=64)
-    """QA is the embedded pipeline's longest stage; on two cores it finishes sooner with both once sentiment is done."""
+    threads: int = Field(default=0, ge=0, le=64)
+    """ONNX Runtime threads of the process, one pool shared by every model; 0 is one per usable core."""
     skill_workers: int = Field(default=4, ge=1, le=64)
 
     @field_validator("models_dir")
@@ -41,9 +40,8 @@ class ConfigError(RuntimeError):
 
 _ENV = {
     "SLMESH_MODELS_DIR": "models_dir",
-    "SLMESH_INTRA_OP_THREADS": "intra_op_threads",
+    "SLMESH_THREADS": "threads",
     "SLMESH_SKILL_WORKERS": "skill_workers",
-    "SLMESH_QA_THREADS": "qa_threads",
 }
 
 

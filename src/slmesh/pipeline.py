@@ -24,8 +24,7 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Pipeline:
-        store = ModelStore(settings.models_dir, settings.intra_op_threads, {"qa": settings.qa_threads})
-        return cls(store, settings.skill_workers)
+        return cls(ModelStore(settings.models_dir, settings.threads), settings.skill_workers)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -83,7 +83,7 @@ class ScriptedMesh:
 @pytest.fixture(scope="session")
 def real_skills() -> SkillSet:
     settings = settings_from_env()
-    return SkillSet(ModelStore(settings.models_dir, settings.intra_op_threads))
+    return SkillSet(ModelStore(settings.models_dir, settings.threads))
 
 
 @dataclass

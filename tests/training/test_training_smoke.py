@@ -178,7 +178,7 @@ def trained(tiny_base: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFa
             "--train-data",
             str(data_dir / "sentiment/sst2/train.jsonl.gz"),
         ),
-        "qa": _train("qa", tiny_base, data_dir, out, "--limit", "60"),
+        "qa": _train("qa", tiny_base, data_dir, out, "--limit", "60", "--layers", "1"),
         "router": _train("router", tiny_base, data_dir, out, "--limit", "40", "--layers", "1"),
     }
     return out, cards
@@ -191,6 +191,7 @@ def test_card_records_training_metrics_parity_and_files(
     out, cards = trained
     card = cards[skill]
     assert card["training"]["steps"] == 3
+    assert card["training"]["encoder_layers"] == {"sentiment": 2, "qa": 1, "router": 1}[skill]
     if skill == "sentiment":
         assert card["data"]["train"] == [str(data_dir / "sentiment/sst2/train.jsonl.gz")]
     assert set(card["metrics"]) == {"fp32", "int8"}

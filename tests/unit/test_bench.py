@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from slmesh.bench.stack import latency_summary, merge_latency
 from slmesh.cli import main
 
 pytestmark = pytest.mark.unit
@@ -46,6 +47,9 @@ def test_the_embedded_pipeline_is_measured_per_stage(results: dict[str, Any]) ->
     embedded = results["systems"]["3"]
     assert embedded["available"], embedded.get("reason")
     assert len(embedded["latency"]["per_prompt"]) == 3
+    # Both passes (systems in order, then reversed) are pooled: twice the runs of each of the three prompts.
+    assert embedded["latency_passes"] == 2
+    assert embedded["latency"]["all_prompts"]["total"]["n"] == 2 * 3 * results["plan"]["runs"]
     assert {"router", "aggregate", "total", "task_execution"} <= set(embedded["latency"]["all_prompts"])
     assert set(embedded["load_ms"]) == {"router", "sentiment", "qa"}
     assert embedded["peak_rss_mb_serving"] > 0
@@ -94,3 +98,14 @@ def test_charts_are_png_files(bench_out: Path, results: dict[str, Any]) -> None:
 def test_rejects_unknown_systems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--systems", "3,7", "--out", str(tmp_path)]) == 2
     assert "--systems" in capsys.readouterr().err
+
+
+def test_merging_passes_pools_samples_prompt_by_prompt() -> None:
+    first = latency_summary([{"total": [1.0, 2.0], "router": [0.5]}, {"total": [10.0]}])
+    second = latency_summary([{"total": [3.0], "router": [0.7]}, {"total": [20.0, 30.0]}])
+    merged = merge_latency(first, second)
+    assert [p["total"]["n"] for p in merged["per_prompt"]] == [3, 3]
+    assert merged["per_prompt"][0]["total"]["p50"] == 2.0
+    assert merged["per_prompt"][1]["total"]["min"] == 10.0
+    assert merged["all_prompts"]["total"]["n"] == 6
+    assert merged["all_prompts"]["router"]["mean"] == pytest.approx(0.6)

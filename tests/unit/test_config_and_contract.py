@@ -15,16 +15,16 @@ OPENAPI_FILE = Path(__file__).resolve().parents[2] / "infra" / "openapi.json"
 
 
 def test_bad_environment_is_refused_naming_the_variable(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="SLMESH_INTRA_OP_THREADS"):
-        settings_from_env({"SLMESH_MODELS_DIR": str(tmp_path), "SLMESH_INTRA_OP_THREADS": "many"})
+    with pytest.raises(ConfigError, match="SLMESH_THREADS"):
+        settings_from_env({"SLMESH_MODELS_DIR": str(tmp_path), "SLMESH_THREADS": "many"})
     with pytest.raises(ConfigError, match="SLMESH_MODELS_DIR"):
         settings_from_env({"SLMESH_MODELS_DIR": str(tmp_path / "missing")})
 
 
 def test_environment_values_are_read(tmp_path: Path) -> None:
-    settings = settings_from_env({"SLMESH_MODELS_DIR": str(tmp_path), "SLMESH_INTRA_OP_THREADS": "2"})
+    settings = settings_from_env({"SLMESH_MODELS_DIR": str(tmp_path), "SLMESH_THREADS": "2"})
     assert settings.models_dir == tmp_path
-    assert settings.intra_op_threads == 2
+    assert settings.threads == 2
 
 
 def test_correlation_id_fills_a_missing_request_id_only() -> None:

@@ -95,6 +95,9 @@ class AnalyzeHandler(BaseHTTPRequestHandler):
 
 class AnalyzeServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: 16 clients connecting at once while the models hold both cores
+    # overflowed it and the kernel reset their connections.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], pipeline: Pipeline) -> None:
         super().__init__(address, AnalyzeHandler)

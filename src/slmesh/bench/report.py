@@ -127,11 +127,16 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"- Command: `{results['command']}`",
         f"- Models: `{results['models_dir']}`",
         f"- Threads: PyTorch `torch.set_num_threads({plan['threads']})`; ONNX Runtime "
-        f"{plan['pipeline_threads']} intra-op thread(s) per pipeline session ({plan.get('qa_threads', 1)} for QA) "
-        "with a "
-        f"{plan['skill_workers']}-thread skill pool, {plan['threads']} for batch runs",
+        f"one intra-op pool of {plan['onnx_threads'] or 'one thread per usable core'} shared by all sessions, "
+        f"skills fanned out on a {plan['skill_workers']}-thread pool",
         f"- Latency: p50/p95 over {plan['runs']} runs of each prompt after {plan['warmup']} warm-up runs, "
-        "prompts interleaved",
+        "prompts interleaved"
+        + (
+            f"; {plan['latency_passes']} passes, the second with the systems in reverse order, samples pooled "
+            "(sustained load slows this kind of machine, which would favour whichever system runs first)"
+            if plan.get("latency_passes", 1) > 1
+            else ""
+        ),
     ]
     busy = m["load_average_at_start"][:1]
     if busy and busy[0] > BUSY_LOAD_PER_CPU * (m["logical_cpus"] or 1):
@@ -226,8 +231,8 @@ def _throughput_table(results: dict[str, Any]) -> list[str]:
         "",
         *_table(header, rows, right_from=2),
         "",
-        "One session with all the bench's threads, as an SQS-triggered skill function runs its batch. The "
-        "article stack is left out: at batch 128 it alone would take minutes on 2 cores.",
+        "One session per skill on all the machine's cores, as an SQS-triggered skill function runs its batch. "
+        "The article stack is left out: at batch 128 it alone would take minutes on 2 cores.",
     ]
 
 
@@ -301,8 +306,8 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
         "",
         "Peak RSS is each worker's `ru_maxrss` after the latency runs, after the batch runs (batch sizes up to "
         f"{max(plan['batch_sizes'])}) and after the input-length runs (up to {max(plan['lengths'])} tokens, "
-        f"batch {plan['length_batch']}). slmesh embedded loads a second set of sessions (with the batch thread "
-        "count) for its batch runs, so its later columns hold the models twice.",
+        f"batch {plan['length_batch']}): activations of the largest batches, not the models, make the later "
+        "columns grow.",
         "",
         f"Container images: {image_line}.",
     ]

@@ -22,7 +22,9 @@ def _bodies() -> list[bytes]:
     return [json.dumps({"prompt": p, "context": c}).encode() for p, c in article_requests()]
 
 
-def _client(port: int, bodies: list[bytes], count: int, start: threading.Barrier, out: list[float]) -> None:
+def _client(
+    port: int, bodies: list[bytes], count: int, start: threading.Barrier, out: list[float], errors: list[str]
+) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     start.wait()
     try:
@@ -34,6 +36,8 @@ def _client(port: int, bodies: list[bytes], count: int, start: threading.Barrier
             if response.status != 200:
                 raise RuntimeError(f"POST /v1/analyze answered {response.status}: {payload[:200]!r}")
             out.append(ms_since(started))
+    except (OSError, RuntimeError, http.client.HTTPException) as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
     finally:
         connection.close()
 
@@ -42,8 +46,9 @@ def _level(port: int, clients: int, per_client: int) -> dict[str, Any]:
     bodies = _bodies()
     start = threading.Barrier(clients + 1)
     samples: list[list[float]] = [[] for _ in range(clients)]
+    errors: list[str] = []
     threads = [
-        threading.Thread(target=_client, args=(port, bodies, per_client, start, samples[i]), daemon=True)
+        threading.Thread(target=_client, args=(port, bodies, per_client, start, samples[i], errors), daemon=True)
         for i in range(clients)
     ]
     for thread in threads:
@@ -55,7 +60,8 @@ def _level(port: int, clients: int, per_client: int) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     latencies = [x for s in samples for x in s]
     if len(latencies) != clients * per_client:
-        raise RuntimeError(f"{clients * per_client - len(latencies)} of {clients * per_client} requests failed")
+        failed = clients * per_client - len(latencies)
+        raise RuntimeError(f"{failed} of {clients * per_client} requests failed with {clients} clients: {errors[:1]}")
     return {
         "clients": clients,
         "requests": len(latencies),

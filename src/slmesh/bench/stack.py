@@ -47,6 +47,11 @@ def article_latency(stack: Answerer, runs: int, warmup: int) -> dict[str, Any]:
             row = {**stages, "task_execution": total - stages["router"], "total": total}
             for key, value in row.items():
                 samples[i].setdefault(key, []).append(value)
+    return latency_summary(samples)
+
+
+def latency_summary(samples: list[dict[str, list[float]]]) -> dict[str, Any]:
+    """Per-prompt and pooled statistics; the raw samples are kept so that passes can be merged."""
     pooled: dict[str, list[float]] = {}
     for per_prompt in samples:
         for key, values in per_prompt.items():
@@ -55,4 +60,14 @@ def article_latency(stack: Answerer, runs: int, warmup: int) -> dict[str, Any]:
         "per_prompt": [{k: summarize(v) for k, v in s.items()} for s in samples],
         "all_prompts": {k: summarize(v) for k, v in pooled.items()},
         "stages": [s for s in STAGES if s in pooled],
+        "samples": samples,
     }
+
+
+def merge_latency(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One summary over both passes' samples, prompt by prompt."""
+    merged = [
+        {key: [*a.get(key, []), *b.get(key, [])] for key in {*a, *b}}
+        for a, b in zip(first["samples"], second["samples"], strict=True)
+    ]
+    return latency_summary(merged)

@@ -31,10 +31,10 @@ ARTICLE_CHECKPOINTS = {
     "sentiment": "distilbert-base-uncased-finetuned-sst-2-english",
     "qa": "distilbert-base-cased-distilled-squad",
 }
-QA_MAX_LENGTH, QA_STRIDE, MAX_ANSWER_TOKENS, ROUTER_LAYERS = 384, 128, 30, 4
+QA_MAX_LENGTH, QA_STRIDE, MAX_ANSWER_TOKENS = 384, 128, 30
 ROUTER_STATE = "router_state.pt"
 """--torch-checkpoints DIR: DIR/sentiment and DIR/qa are save_pretrained folders; DIR/router/ROUTER_STATE is the
-RouterModel state dict (its 4-layer MiniLM encoder and both heads)."""
+RouterModel state dict (its MiniLM encoder, as many layers as the served router's, and both heads)."""
 TINY_BERT: dict[str, Any] = {
     "hidden_size": 64,
     "num_hidden_layers": 1,
@@ -239,12 +239,13 @@ def _minilm_base() -> str:
 
 
 class OurTorchStack(TorchStack):
-    """System 2: slmesh's architectures (MiniLM-L6 fine-tunes, 4-layer router) in fp32 transformers."""
+    """System 2: slmesh's architectures (MiniLM-L6 fine-tunes, the served router's depth) in fp32 transformers."""
 
     name = "slmesh models in PyTorch"
 
-    def __init__(self, threads: int, checkpoints: Path | None = None, tiny: bool = False) -> None:
+    def __init__(self, threads: int, router_layers: int, checkpoints: Path | None = None, tiny: bool = False) -> None:
         super().__init__(threads)
+        from slmesh.training.common import keep_layers
         from slmesh.training.router_model import RouterModel
 
         hf = _transformers()
@@ -274,8 +275,7 @@ class OurTorchStack(TorchStack):
 
         def build_router() -> Any:
             encoder = builders["encoder"]()
-            encoder.encoder.layer = encoder.encoder.layer[:ROUTER_LAYERS]
-            encoder.config.num_hidden_layers = len(encoder.encoder.layer)
+            keep_layers(encoder, router_layers)
             model = RouterModel(encoder, len(SKILLS))
             state = checkpoints / "router" / ROUTER_STATE if checkpoints else None
             if state is not None and state.is_file():

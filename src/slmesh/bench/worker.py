@@ -26,7 +26,7 @@ from slmesh.bench.workload import (
     review_of_tokens,
     sentences,
 )
-from slmesh.runtime import TOKENIZER_FILE
+from slmesh.runtime import TOKENIZER_FILE, read_card
 
 
 def peak_rss_mb() -> float:
@@ -38,13 +38,15 @@ def build(spec: dict[str, Any]) -> Stack:
     if spec["system"] == 3:
         from slmesh.bench.onnx_stack import EmbeddedStack
 
-        return EmbeddedStack(models_dir, spec["pipeline_threads"], spec["qa_threads"], spec["workers"], spec["threads"])
+        return EmbeddedStack(models_dir, spec["onnx_threads"], spec["workers"])
     from slmesh.bench.torch_stacks import ArticleStack, OurTorchStack
 
     if spec["system"] == 1:
         return ArticleStack(spec["threads"], tiny=spec["tiny"])
     checkpoints = spec.get("torch_checkpoints")
-    return OurTorchStack(spec["threads"], Path(checkpoints) if checkpoints else None, tiny=spec["tiny"])
+    # The same depth as the served router, so systems 2 and 3 differ only in runtime and precision.
+    layers = int(read_card(models_dir / "router")["training"]["encoder_layers"])
+    return OurTorchStack(spec["threads"], layers, Path(checkpoints) if checkpoints else None, tiny=spec["tiny"])
 
 
 def _batches(stack: Stack, tokenizer: Tokenizer, sizes: list[int], min_seconds: float) -> dict[str, Any]:
@@ -95,6 +97,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     stack.analyze(prompt, context)
     result["first_request_ms"] = round(ms_since(started), 3)
     result["latency"] = article_latency(stack, spec["runs"], spec["warmup"])
+    if spec.get("latency_only"):
+        stack.close()
+        return result
     result["sample"] = {
         "answer": getattr(stack, "last_answer", None),
         "skills": getattr(stack, "last_skills", None),

@@ -27,7 +27,7 @@ class Mesh(Protocol):
 
 def skill_set_from_env() -> Mesh:
     settings = settings_from_env()
-    return SkillSet(ModelStore(settings.models_dir, settings.intra_op_threads))
+    return SkillSet(ModelStore(settings.models_dir, settings.threads))
 
 
 class LazyMesh:

@@ -35,6 +35,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
         batch_size=args.batch_size,
         seed=args.seed,
         max_steps=args.max_steps,
+        layers=getattr(args, "layers", 0),
     )
 
 
@@ -227,7 +228,7 @@ def router(args: argparse.Namespace) -> None:
     cards.write_card(args.out, card)
     card["inference"]["thresholds"] = _tune_router(args.out, dev_rows, args.threads)
     card["parity"] = _parity("router", export.torch_reference(model), args.out, sample)
-    sets = {"generated_dev": dev_rows, "generated_test_unseen_phrasings": test_rows}
+    sets = {"generated_dev": dev_rows, "generated_test_unseen_phrasings": test_rows, **router_data.handwritten_sets()}
     _measure(args.out, "router", card, sets, args.threads)
 
 
@@ -268,6 +269,9 @@ def pick(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for name in ("model.onnx", "tokenizer.json", "card.json", "README.md"):
         shutil.copy2(best / name, args.out / name)
+    # The fp32 export travels too: parity re-checks and re-quantisation need it once the torch weights are gone.
+    if (best / FP32_FILE).is_file():
+        shutil.copy2(best / FP32_FILE, args.out / FP32_FILE)
     print(json.dumps({"picked": str(best), "mean_int8_dev_metric": round(best_score, 2)}))
 
 
@@ -294,6 +298,7 @@ def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[st
     return {
         "generated_dev": read_records(paths["dev"]),
         "generated_test_unseen_phrasings": read_records(paths["test"]),
+        **router_data.handwritten_sets(),
     }
 
 
@@ -369,6 +374,8 @@ def parser() -> argparse.ArgumentParser:
                 default=[],
                 help="train on this file or Hugging Face dataset name instead of the shared data (repeatable)",
             )
+        if name in ("sentiment", "qa"):
+            p.add_argument("--layers", type=int, default=0, help="keep only the first N encoder layers (0: all)")
         if name == "sentiment":
             p.add_argument("--max-length", type=int, default=512)
             p.add_argument("--head", type=int, default=128)

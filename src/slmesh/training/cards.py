@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from slmesh.bench.machine import cpu_model
-from slmesh.runtime import CARD_FILE, MODEL_FILE, load_bundle
+from slmesh.runtime import CARD_FILE, MODEL_FILE, load_bundle, pool_size
 from slmesh.training.export import sha256
 
 
 def batch1_latency_ms(model_dir: Path, skill: str, text: str, runs: int = 50) -> dict[str, Any]:
-    """Median and p95 of one ONNX call at batch 1, one thread, on this machine."""
-    bundle = load_bundle(model_dir, skill, intra_op_threads=1)
+    """Median and p95 of one ONNX call at batch 1 on this machine (one thread unless the process shares a pool)."""
+    bundle = load_bundle(model_dir, skill, threads=1)
     ids = bundle.tokenizer.encode(text).ids
     import numpy as np
 
@@ -36,7 +36,7 @@ def batch1_latency_ms(model_dir: Path, skill: str, text: str, runs: int = 50) ->
         "tokens": len(ids),
         "p50": round(statistics.median(times), 3),
         "p95": round(times[int(0.95 * (len(times) - 1))], 3),
-        "threads": 1,
+        "threads": pool_size() or 1,
         "cpu": cpu_model(),
     }
 

@@ -39,6 +39,16 @@ def fast_tokenizer(base: str) -> Tokenizer:
     return tokenizer
 
 
+def keep_layers(encoder: Any, layers: int) -> None:
+    """Keeps the first `layers` transformer layers of a BERT-style encoder (0 or more than it has: all of them).
+
+    Each layer is a sixth of MiniLM-L6's compute; the lower ones carry most of what small tasks need.
+    """
+    if 0 < layers < encoder.config.num_hidden_layers:
+        encoder.encoder.layer = encoder.encoder.layer[:layers]
+        encoder.config.num_hidden_layers = layers
+
+
 @dataclass
 class RunConfig:
     base_model: str
@@ -50,6 +60,7 @@ class RunConfig:
     max_steps: int = -1
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
+    layers: int = 0
 
 
 def training_arguments(cfg: RunConfig, work_dir: Path, **extra: Any) -> Any:

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import torch
 
+from slmesh.runtime import new_session
 from slmesh.training.common import pad_features
 
 INPUTS = ["input_ids", "attention_mask", "token_type_ids"]
@@ -66,7 +66,7 @@ def torch_reference(model: torch.nn.Module) -> Reference:
 
 def onnx_reference(path: Path) -> Reference:
     """The fp32 ONNX export, for re-checking a re-quantised model once the torch weights are gone."""
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = new_session(path, threads=0)
 
     def run(batch: dict[str, torch.Tensor]) -> Sequence[np.ndarray]:
         return [np.asarray(o) for o in session.run(None, {k: v.numpy() for k, v in batch.items()})]
@@ -83,7 +83,7 @@ def parity(
     batch_size: int = 32,
 ) -> dict[str, Any]:
     """Share of examples where the fp32 reference and the ONNX file reach the same decision, per check."""
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = new_session(onnx_path, threads=0)
     same = dict.fromkeys(checks, 0)
     for i in range(0, len(sample), batch_size):
         part = sample[i : i + batch_size]

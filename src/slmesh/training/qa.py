@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from slmesh.encoding import clip_question, windowing_tokenizer
-from slmesh.training.common import ListDataset, RunConfig, fast_tokenizer, pad_features, training_arguments
+from slmesh.training.common import (
+    ListDataset,
+    RunConfig,
+    fast_tokenizer,
+    keep_layers,
+    pad_features,
+    training_arguments,
+)
 
 TRAIN_FILES = (
     "qa/squadshifts_new_wiki/train.jsonl.gz",
@@ -90,6 +97,7 @@ def train(
     set_seed(cfg.seed)
     tokenizer = fast_tokenizer(cfg.base_model)
     model = AutoModelForQuestionAnswering.from_pretrained(cfg.base_model)
+    keep_layers(model.base_model, cfg.layers)
     features = featurize(tokenizer, train_rows, max_length, stride, 64, 2, cfg.seed)
     trainer = Trainer(
         model=model,
@@ -103,6 +111,7 @@ def train(
         "train_windows": len(features),
         "steps": int(result.global_step),
         "train_loss": round(float(result.training_loss), 4),
+        "encoder_layers": model.config.num_hidden_layers,
     }
     inference = {
         "max_length": max_length,

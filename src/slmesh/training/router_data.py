@@ -11,9 +11,15 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from slmesh.config import SKILLS
 from slmesh.datasets_io import iter_jsonl
+
+Phrasing = TypeVar("Phrasing")
+
+HANDWRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "eval"
+"""Prompts written by hand in the source checkout; router cards report them, training never reads them."""
 
 SENTIMENT = [
     "Analyse the sentiment of the following text:",
@@ -164,6 +170,89 @@ SMALL_TALK = [
     "yes",
     "no thanks",
 ]
+# Requests that embed the question as a clause ("tell me who founded it") carry no question mark to lean on.
+QA_LEADS = [
+    "Tell me",
+    "Find out",
+    "Explain",
+    "Let me know",
+    "I want to know",
+    "Show me",
+    "Work out",
+    "Help me find out",
+    "Look up",
+    "Please tell me",
+    "Say",
+    "Check",
+    "Figure out",
+    "I wonder",
+    "Describe",
+    "Can you find out",
+]
+CONTEXT_REFERENCES = [
+    "",
+    "",
+    "",
+    "using the context, ",
+    "from the text, ",
+    "according to the passage, ",
+    "based on the document, ",
+    "from the article above, ",
+    "looking at the notice, ",
+    "in the report, ",
+]
+POLARITIES = [
+    ("positive", "negative"),
+    ("good", "bad"),
+    ("happy", "unhappy"),
+    ("friendly", "hostile"),
+    ("pleased", "annoyed"),
+    ("a complaint", "a compliment"),
+    ("polite", "rude"),
+    ("satisfied", "dissatisfied"),
+    ("favourable", "unfavourable"),
+    ("upbeat", "gloomy"),
+    ("happy", "sad"),
+    ("praise", "criticism"),
+]
+POLARITY_FRAMES = [
+    "Is {o} {a} or {b}?",
+    "Would you call {o} {a} or {b}?",
+    "Does {o} sound {a} or {b}?",
+    "Tell me if {o} is {a} or {b}:",
+    "{a} or {b}?",
+    "Decide whether {o} is {a}:",
+]
+SUMMARIZE_VERBS = [
+    "summarise",
+    "summarize",
+    "shorten",
+    "condense",
+    "sum up",
+    "recap",
+    "give me the gist of",
+    "boil down",
+    "cut down",
+    "give me the short version of",
+    "give me the key points of",
+    "write a one-line summary of",
+    "give me a TL;DR of",
+    "abridge",
+    "outline the main points of",
+    "give me the takeaways from",
+]
+SUMMARIZE_OBJECTS = [
+    "this",
+    "this article",
+    "the following",
+    "this report",
+    "this story",
+    "this paragraph",
+    "this email",
+]
+# Bare opinions arrive cased and punctuated, often with an interjection; SST-2 sentences are lowercased fragments.
+OPINION_OPENERS = ["", "", "", "", "Ugh, ", "Wow, ", "Honestly, ", "Oh no, ", "Well, ", "Sigh. ", "Yay, ", "Meh, "]
+OPINION_CLOSERS = ["", "", ".", ".", "!", "!!", " :(", " :)", ", thanks all", ", never again", "..."]
 # Verb phrases x objects x politeness give hundreds of phrasings, so the router learns what an instruction
 # asks for rather than memorising a few templates. Every fourth verb phrase is held out for the test split.
 SENTIMENT_VERBS = [
@@ -293,7 +382,7 @@ class RouterExample:
     subject_end: int
 
 
-def split_phrasings(items: Sequence[str], held_out: bool) -> list[str]:
+def split_phrasings(items: Sequence[Phrasing], held_out: bool) -> list[Phrasing]:
     """Every fourth phrasing is held out from training and used only for the test split."""
     return [p for i, p in enumerate(items) if (i % 4 == 3) == held_out]
 
@@ -321,6 +410,7 @@ class SubjectPools:
     questions: list[str]
     passages: list[str]
     requests: list[str]
+    chatter: list[str]
 
     @classmethod
     def from_data_dir(cls, data_dir: Path, split: str) -> SubjectPools:
@@ -333,14 +423,16 @@ class SubjectPools:
         passages = list(
             dict.fromkeys(r["context"] for r in iter_jsonl(data_dir / "qa/squadshifts_new_wiki/train.jsonl.gz"))
         )
-        clinc = [r["text"] for r in iter_jsonl(data_dir / "intent/clinc150/train.jsonl.gz")]
-        requests = [t for t in clinc if not _is_question(t)]
+        clinc = list(iter_jsonl(data_dir / "intent/clinc150/train.jsonl.gz"))
+        requests = [r["text"] for r in clinc if not _is_question(r["text"])]
+        # Questions to the assistant itself ("how are you", "are you a bot") are chatter, not questions to answer.
+        chatter = [r["text"] for r in clinc if r["domain"] == "small_talk"]
         part = {"train": 0, "dev": 1, "test": 2}[split]
 
         def take(rows: list[str]) -> list[str]:
             return [r for i, r in enumerate(rows) if i % 10 in ((0, 1, 2, 3, 4, 5, 6, 7), (8,), (9,))[part]]
 
-        return cls(take(sst2), take(questions), take(passages), take(requests))
+        return cls(take(sst2), take(questions), take(passages), take(requests), take(chatter))
 
 
 def _render(before: str, subject: str, after: str, rng: random.Random) -> tuple[str, int, int]:
@@ -381,7 +473,34 @@ def _composed(kind: str, rng: random.Random, held_out: bool) -> str:
             ),
             rng,
         )
+    if kind == "summarize":
+        return _polish(f"{verb(SUMMARIZE_VERBS)} {rng.choice(SUMMARIZE_OBJECTS)}", rng)
     return _polish(f"{verb(OTHER_VERBS)} {rng.choice(SENTIMENT_OBJECTS)}", rng)
+
+
+def _polarity_question(rng: random.Random, held_out: bool) -> str:
+    a, b = rng.choice(split_phrasings(POLARITIES, held_out))
+    if rng.random() < 0.5:
+        a, b = b, a
+    text = rng.choice(POLARITY_FRAMES).format(o=rng.choice(SENTIMENT_OBJECTS), a=a, b=b)
+    return text[:1].upper() + text[1:]
+
+
+def _as_clause(question: str) -> str:
+    """'When did the bridge open?' -> 'when did the bridge open', to follow 'tell me'."""
+    clause = question.strip().rstrip("?").strip()
+    return clause[:1].lower() + clause[1:]
+
+
+def _cased_opinion(opinion: str, rng: random.Random) -> str:
+    text = opinion.strip()
+    if rng.random() < 0.6:
+        text = text[:1].upper() + text[1:]
+        text = re.sub(r" ([,.!?;:])", r"\1", text).replace(" n't", "n't").replace(" 's", "'s")
+    opener = rng.choice(OPINION_OPENERS)
+    if opener:
+        text = opener + text[:1].lower() + text[1:]
+    return text.rstrip(" .") + rng.choice(OPINION_CLOSERS) if rng.random() < 0.7 else text
 
 
 def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool) -> RouterExample:
@@ -395,6 +514,8 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
     if kind == "sentiment":
         if rng.random() < 0.2:
             return _build("", opinion, pick(SENTIMENT_AFTER), ["sentiment"], rng)
+        if rng.random() < 0.2:
+            return _build(_polarity_question(rng, held_out), opinion, "", ["sentiment"], rng)
         return _build(pick(SENTIMENT), opinion, "", ["sentiment"], rng)
     if kind == "qa":
         if rng.random() < 0.15:
@@ -406,19 +527,32 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
             return _build("", subject, pick(BOTH_AFTER), ["sentiment", "qa"], rng)
         return _build(pick(BOTH), subject, "", ["sentiment", "qa"], rng)
     if kind == "summarize":
-        return _build(pick(SUMMARIZE), _opening(rng.choice(pools.passages), rng), "", ["summarize"], rng)
+        lead = _composed("summarize", rng, held_out) if rng.random() < 0.5 else pick(SUMMARIZE)
+        return _build(lead, _opening(rng.choice(pools.passages), rng), "", ["summarize"], rng)
+    if kind == "indirect_question":
+        lead = rng.choice(split_phrasings(QA_LEADS, held_out))
+        reference = rng.choice(CONTEXT_REFERENCES)
+        if reference and rng.random() < 0.5:
+            lead = reference[:1].upper() + reference[1:] + lead[:1].lower() + lead[1:]
+        while not QUESTION_START.match(question):
+            question = _question(rng.choice(pools.questions), rng)
+        clause = _as_clause(question)
+        prompt = f"{lead} {clause}{rng.choice(['.', '', '?', '.'])}"
+        start = len(lead) + 1
+        return RouterExample(prompt, ["qa"], start, start + len(clause))
     if kind == "summarize_sentiment":
         return _build(pick(SUMMARIZE_SENTIMENT), opinion, "", ["sentiment", "summarize"], rng)
     if kind == "bare_question":
         return _build("", question, "", ["qa"], rng, quoted=False)
     if kind == "bare_opinion":
-        return _build("", opinion, "", ["sentiment"], rng, quoted=False)
+        return _build("", _cased_opinion(opinion, rng), "", ["sentiment"], rng, quoted=False)
     if kind == "other":
         subject = rng.choice([opinion, rng.choice(pools.requests)])
         return _build(pick(OTHER), subject, "", [], rng, tag=False)
     if kind == "request":
         return _build("", rng.choice(pools.requests), "", [], rng, quoted=False, tag=False)
-    return _build("", rng.choice(SMALL_TALK), "", [], rng, quoted=False, tag=False)
+    chatter = rng.choice(pools.chatter) if pools.chatter and rng.random() < 0.7 else rng.choice(SMALL_TALK)
+    return _build("", chatter, "", [], rng, quoted=False, tag=False)
 
 
 def _build(
@@ -441,16 +575,17 @@ def _build(
 
 
 KINDS: dict[str, float] = {
-    "sentiment": 0.16,
-    "qa": 0.16,
-    "both": 0.22,
+    "sentiment": 0.14,
+    "qa": 0.13,
+    "both": 0.20,
     "summarize": 0.06,
-    "summarize_sentiment": 0.04,
+    "summarize_sentiment": 0.03,
     "bare_question": 0.08,
-    "bare_opinion": 0.06,
-    "other": 0.08,
-    "request": 0.09,
-    "small_talk": 0.05,
+    "indirect_question": 0.07,
+    "bare_opinion": 0.08,
+    "other": 0.07,
+    "request": 0.08,
+    "small_talk": 0.06,
 }
 
 
@@ -459,6 +594,16 @@ def generate(pools: SubjectPools, count: int, seed: int, held_out: bool) -> Iter
     kinds, weights = zip(*KINDS.items(), strict=True)
     for _ in range(count):
         yield _example(rng.choices(kinds, weights)[0], pools, rng, held_out)
+
+
+def handwritten_sets(folder: Path = HANDWRITTEN_DIR) -> dict[str, list[dict[str, object]]]:
+    """Each hand-written router set by name (file stem); none outside a source checkout."""
+    import json
+
+    return {
+        path.stem: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for path in sorted(folder.glob("router_*.jsonl"))
+    }
 
 
 def write_splits(data_dir: Path, out_dir: Path, seed: int, sizes: dict[str, int]) -> dict[str, Path]:

@@ -8,7 +8,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from slmesh.training.common import ListDataset, RunConfig, fast_tokenizer, pad_features, training_arguments
+from slmesh.training.common import (
+    ListDataset,
+    RunConfig,
+    fast_tokenizer,
+    keep_layers,
+    pad_features,
+    training_arguments,
+)
 
 
 class RouterModel(nn.Module):
@@ -98,10 +105,7 @@ def train(
     set_seed(cfg.seed)
     tokenizer = fast_tokenizer(cfg.base_model)
     encoder = AutoModel.from_pretrained(cfg.base_model, add_pooling_layer=False)
-    if num_layers < encoder.config.num_hidden_layers:
-        # The lower layers carry the lexical cues routing needs; dropping the rest halves latency and size.
-        encoder.encoder.layer = encoder.encoder.layer[:num_layers]
-        encoder.config.num_hidden_layers = num_layers
+    keep_layers(encoder, num_layers)
     # Frozen word vectors keep an unseen instruction word close to the trained ones it resembles,
     # which is what lets the router generalise beyond its templates; it also makes CPU training fast.
     encoder.embeddings.word_embeddings.weight.requires_grad = False

@@ -10,7 +10,14 @@ import numpy as np
 import torch
 
 from slmesh.encoding import head_tail
-from slmesh.training.common import ListDataset, RunConfig, fast_tokenizer, pad_features, training_arguments
+from slmesh.training.common import (
+    ListDataset,
+    RunConfig,
+    fast_tokenizer,
+    keep_layers,
+    pad_features,
+    training_arguments,
+)
 
 
 def featurize(tokenizer: Any, rows: list[dict[str, Any]], max_length: int, head: int) -> list[dict[str, Any]]:
@@ -70,6 +77,7 @@ def train(
         id2label={0: "negative", 1: "positive"},
         label2id={"negative": 0, "positive": 1},
     )
+    keep_layers(model.base_model, cfg.layers)
     train_features = featurize(tokenizer, train_rows, max_length, head)
     random.Random(cfg.seed).shuffle(train_features)
     trainer = Trainer(
@@ -87,6 +95,7 @@ def train(
         "train_examples": len(train_features),
         "steps": int(result.global_step),
         "train_loss": round(float(result.training_loss), 4),
+        "encoder_layers": model.config.num_hidden_layers,
         "torch_dev_accuracy": round(float((logits.argmax(1) == labels).mean()) * 100, 2),
         "temperature": temperature,
     }
