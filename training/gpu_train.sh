@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Trains sentiment and QA (6 and 4 layers) concurrently on one GPU machine, keeps the best run of each and packs the
+# Trains sentiment, QA and a 4-layer QA concurrently on one GPU machine, keeps the best run of each and packs the
 # int8 and fp32 files for the trip back. Used as: DATA=... BASE=... RUNS=... OUT=... bash training/gpu_train.sh
 # EXTRA adds flags to every run (EXTRA="--max-steps 3 --limit 200" for a dry run on a CPU).
 set -uo pipefail

@@ -159,7 +159,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="seconds: every code path, tiny configs")
     bench.add_argument("--out", type=Path, help="results folder (default results/bench-<date>)")
     bench.add_argument("--runs", type=int, help="timed runs per prompt after warm-up (default 40; quick 4)")
-    bench.add_argument("--threads", type=int, help="threads for PyTorch and batch runs (default: all CPUs)")
+    bench.add_argument(
+        "--threads", type=int, help="PyTorch threads (default: all CPUs); ONNX Runtime uses SLMESH_THREADS"
+    )
     bench.add_argument("--systems", default="1,2,3,4,5", help="which systems to measure, e.g. 1,3")
     bench.add_argument("--torch-checkpoints", type=Path, help="fine-tuned torch checkpoints for system 2")
     bench.set_defaults(handler=cmd_bench)

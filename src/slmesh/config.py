@@ -45,8 +45,15 @@ _ENV = {
 }
 
 
+_RENAMED = {"SLMESH_INTRA_OP_THREADS": "SLMESH_THREADS", "SLMESH_QA_THREADS": "SLMESH_THREADS"}
+
+
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
+    renamed = [f"{old} is now {new}" for old, new in _RENAMED.items() if env.get(old)]
+    if renamed:
+        # Silently ignoring them would change how many threads a deployment runs with.
+        raise ConfigError("invalid configuration: " + "; ".join(renamed) + " (one pool shared by all models)")
     values = {field: env[name] for name, field in _ENV.items() if env.get(name)}
     try:
         return Settings.model_validate(values)

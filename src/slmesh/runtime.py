@@ -58,8 +58,11 @@ def share_threads(threads: int = 0) -> int:
     """Gives every later session of this process one intra-op pool of `threads` (0: one per usable core).
 
     Sessions with pools of their own fight over the same few cores when skills run side by side (on 2 cores, three
-    sessions' spinning threads doubled the pipeline's latency); one shared pool keeps exactly one thread per core.
-    ONNX Runtime sizes that pool once per process, so the first call decides; the size in use is returned.
+    sessions' spinning threads doubled the pipeline's latency); one shared pool adds no threads per session. The
+    pool spins while waiting for work (ONNX Runtime's Python API cannot turn that off for a global pool), which is
+    what makes two threads pay off for a 100-token QA call. ONNX Runtime sizes the pool once per process, so the
+    first call decides; the size in use is returned. Once it exists, every session of the process must use it:
+    sessions made outside `new_session` (onnxruntime.quantization makes some) fail, so training never calls this.
     """
     global _pool_size
     with _pool_lock:
@@ -97,12 +100,14 @@ LayerNormalization it replaces (sentiment batch of 32 x 20 tokens: 31.5 -> 27.8 
 
 
 def new_session(path: Path, threads: int = 1) -> ort.InferenceSession:
-    return ort.InferenceSession(
-        str(path),
-        sess_options=session_options(threads),
-        providers=["CPUExecutionProvider"],
-        disabled_optimizers=UNFUSED,
-    )
+    # Under the lock: options made for threads of its own would be refused if the pool appeared before the session.
+    with _pool_lock:
+        return ort.InferenceSession(
+            str(path),
+            sess_options=session_options(threads),
+            providers=["CPUExecutionProvider"],
+            disabled_optimizers=UNFUSED,
+        )
 
 
 def load_bundle(model_dir: Path, skill: str, threads: int = 1, model_file: str = MODEL_FILE) -> ModelBundle:

@@ -127,12 +127,13 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"- Command: `{results['command']}`",
         f"- Models: `{results['models_dir']}`",
         f"- Threads: PyTorch `torch.set_num_threads({plan['threads']})`; ONNX Runtime "
-        f"one intra-op pool of {plan['onnx_threads'] or 'one thread per usable core'} shared by all sessions, "
+        f"one intra-op pool of {plan['onnx_threads'] or 'one thread per usable core'}"
+        f"{' thread(s)' if plan['onnx_threads'] else ''} shared by all sessions, "
         f"skills fanned out on a {plan['skill_workers']}-thread pool",
         f"- Latency: p50/p95 over {plan['runs']} runs of each prompt after {plan['warmup']} warm-up runs, "
         "prompts interleaved"
         + (
-            f"; {plan['latency_passes']} passes, the second with the systems in reverse order, samples pooled "
+            "; two passes, the second with the systems in reverse order, samples pooled "
             "(sustained load slows this kind of machine, which would favour whichever system runs first)"
             if plan.get("latency_passes", 1) > 1
             else ""

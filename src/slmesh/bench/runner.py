@@ -61,7 +61,6 @@ class BenchConfig:
             "threads": self.threads,
             "onnx_threads": self.onnx_threads,
             "skill_workers": self.workers,
-            "latency_passes": 2,
         }
 
 
@@ -184,6 +183,8 @@ def run(config: BenchConfig, say: Callable[[str], None] = _quiet) -> dict[str, A
             outcome = _system(config, system, Path(work)) if chosen else _not_available("not selected (--systems)")
             results["systems"][str(system)] = {"title": SYSTEM_NAMES[system], **outcome}
         _second_pass(config, results["systems"], Path(work), say)
+    passes = {s.get("latency_passes", 1) for s in results["systems"].values() if "latency" in s}
+    results["plan"]["latency_passes"] = max(passes, default=1)
     if 3 in config.systems:
         say("cold start")
         results["cold_start"] = _guarded(lambda: coldstart.measure(config.models_dir, plan["cold_start_repeats"]))

@@ -67,7 +67,7 @@ def latency_summary(samples: list[dict[str, list[float]]]) -> dict[str, Any]:
 def merge_latency(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     """One summary over both passes' samples, prompt by prompt."""
     merged = [
-        {key: [*a.get(key, []), *b.get(key, [])] for key in {*a, *b}}
+        {key: [*a.get(key, []), *b.get(key, [])] for key in dict.fromkeys([*a, *b])}
         for a, b in zip(first["samples"], second["samples"], strict=True)
     ]
     return latency_summary(merged)

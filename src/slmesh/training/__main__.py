@@ -250,7 +250,7 @@ SELECTION: dict[str, list[tuple[str, str]]] = {
 
 
 def pick(args: argparse.Namespace) -> None:
-    """Prints every candidate's int8 dev metrics and copies the best into --out (without the fp32 file)."""
+    """Prints every candidate's int8 dev metrics and copies the best into --out (fp32 export included when kept)."""
     import shutil
 
     criteria = SELECTION[args.skill]
@@ -385,7 +385,7 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--max-length", type=int, default=384)
             p.add_argument("--stride", type=int, default=128)
         if name == "router":
-            p.add_argument("--layers", type=int, default=4)
+            p.add_argument("--layers", type=int, default=6)
             p.add_argument("--max-length", type=int, default=128)
             p.add_argument("--prompts", type=int, default=24000)
     chooser = sub.add_parser("pick")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -17,6 +17,7 @@ from slmesh.config import SKILLS
 from slmesh.datasets_io import iter_jsonl
 
 Phrasing = TypeVar("Phrasing")
+Row = TypeVar("Row")
 
 HANDWRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "eval"
 """Prompts written by hand in the source checkout; router cards report them, training never reads them."""
@@ -84,8 +85,8 @@ QA = [
 QA_AFTER = [
     "Please answer the question above.",
     "Answer that.",
-    "Can you answer it?",
     "What's the answer?",
+    "Can you answer it?",
     "Any idea?",
     "Respond to the question above.",
 ]
@@ -181,9 +182,9 @@ QA_LEADS = [
     "Work out",
     "Help me find out",
     "Look up",
-    "Please tell me",
-    "Say",
     "Check",
+    "Say",
+    "Please tell me",
     "Figure out",
     "I wonder",
     "Describe",
@@ -193,8 +194,8 @@ CONTEXT_REFERENCES = [
     "",
     "",
     "",
-    "using the context, ",
     "from the text, ",
+    "using the context, ",
     "according to the passage, ",
     "based on the document, ",
     "from the article above, ",
@@ -226,8 +227,8 @@ POLARITY_FRAMES = [
 SUMMARIZE_VERBS = [
     "summarise",
     "summarize",
-    "shorten",
     "condense",
+    "shorten",
     "sum up",
     "recap",
     "give me the gist of",
@@ -235,8 +236,8 @@ SUMMARIZE_VERBS = [
     "cut down",
     "give me the short version of",
     "give me the key points of",
-    "write a one-line summary of",
     "give me a TL;DR of",
+    "write a one-line summary of",
     "abridge",
     "outline the main points of",
     "give me the takeaways from",
@@ -300,10 +301,10 @@ QA_VERBS = [
     "respond to",
     "reply to",
     "find the answer to",
-    "tell me the answer to",
+    "give me an answer to",
     "help me answer",
     "work out the answer to",
-    "give me an answer to",
+    "tell me the answer to",
     "solve",
     "address",
     "figure out",
@@ -411,6 +412,11 @@ class SubjectPools:
     passages: list[str]
     requests: list[str]
     chatter: list[str]
+    wh_questions: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Only questions that start like one read well as a clause after "tell me".
+        self.wh_questions = [q for q in self.questions if QUESTION_START.match(q.strip())]
 
     @classmethod
     def from_data_dir(cls, data_dir: Path, split: str) -> SubjectPools:
@@ -423,16 +429,17 @@ class SubjectPools:
         passages = list(
             dict.fromkeys(r["context"] for r in iter_jsonl(data_dir / "qa/squadshifts_new_wiki/train.jsonl.gz"))
         )
-        clinc = list(iter_jsonl(data_dir / "intent/clinc150/train.jsonl.gz"))
+        part = {"train": 0, "dev": 1, "test": 2}[split]
+
+        def take(rows: list[Row]) -> list[Row]:
+            return [r for i, r in enumerate(rows) if i % 10 in ((0, 1, 2, 3, 4, 5, 6, 7), (8,), (9,))[part]]
+
+        # CLINC150 rows are split once, before they feed two pools, so no row reaches two splits.
+        clinc = take(list(iter_jsonl(data_dir / "intent/clinc150/train.jsonl.gz")))
         requests = [r["text"] for r in clinc if not _is_question(r["text"])]
         # Questions to the assistant itself ("how are you", "are you a bot") are chatter, not questions to answer.
         chatter = [r["text"] for r in clinc if r["domain"] == "small_talk"]
-        part = {"train": 0, "dev": 1, "test": 2}[split]
-
-        def take(rows: list[str]) -> list[str]:
-            return [r for i, r in enumerate(rows) if i % 10 in ((0, 1, 2, 3, 4, 5, 6, 7), (8,), (9,))[part]]
-
-        return cls(take(sst2), take(questions), take(passages), take(requests), take(chatter))
+        return cls(take(sst2), take(questions), take(passages), requests, chatter)
 
 
 def _render(before: str, subject: str, after: str, rng: random.Random) -> tuple[str, int, int]:
@@ -482,7 +489,7 @@ def _polarity_question(rng: random.Random, held_out: bool) -> str:
     a, b = rng.choice(split_phrasings(POLARITIES, held_out))
     if rng.random() < 0.5:
         a, b = b, a
-    text = rng.choice(POLARITY_FRAMES).format(o=rng.choice(SENTIMENT_OBJECTS), a=a, b=b)
+    text = rng.choice(split_phrasings(POLARITY_FRAMES, held_out)).format(o=rng.choice(SENTIMENT_OBJECTS), a=a, b=b)
     return text[:1].upper() + text[1:]
 
 
@@ -499,7 +506,7 @@ def _cased_opinion(opinion: str, rng: random.Random) -> str:
         text = re.sub(r" ([,.!?;:])", r"\1", text).replace(" n't", "n't").replace(" 's", "'s")
     opener = rng.choice(OPINION_OPENERS)
     if opener:
-        text = opener + text[:1].lower() + text[1:]
+        text = opener + (text if text.startswith(("I ", "I'")) else text[:1].lower() + text[1:])
     return text.rstrip(" .") + rng.choice(OPINION_CLOSERS) if rng.random() < 0.7 else text
 
 
@@ -531,12 +538,12 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         return _build(lead, _opening(rng.choice(pools.passages), rng), "", ["summarize"], rng)
     if kind == "indirect_question":
         lead = rng.choice(split_phrasings(QA_LEADS, held_out))
-        reference = rng.choice(CONTEXT_REFERENCES)
+        reference = rng.choice(split_phrasings(CONTEXT_REFERENCES, held_out))
         if reference and rng.random() < 0.5:
             lead = reference[:1].upper() + reference[1:] + lead[:1].lower() + lead[1:]
-        while not QUESTION_START.match(question):
-            question = _question(rng.choice(pools.questions), rng)
-        clause = _as_clause(question)
+        if not pools.wh_questions:
+            return _build("", question, "", ["qa"], rng, quoted=False)
+        clause = _as_clause(_question(rng.choice(pools.wh_questions), rng))
         prompt = f"{lead} {clause}{rng.choice(['.', '', '?', '.'])}"
         start = len(lead) + 1
         return RouterExample(prompt, ["qa"], start, start + len(clause))

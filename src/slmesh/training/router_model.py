@@ -128,7 +128,7 @@ def train(
         "train_prompts": len(features),
         "steps": int(result.global_step),
         "train_loss": round(float(result.training_loss), 4),
-        "encoder_layers": num_layers,
+        "encoder_layers": encoder.config.num_hidden_layers,
     }
     inference: dict[str, Any] = {"skills": skills, "max_length": max_length}
     model.cpu().eval()
