@@ -5,6 +5,6 @@
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 OUT=${OUT:-models}
-python -m slmesh.training router --data-dir "$DATA" --out "$OUT/router" --layers 6 --epochs 2 --prompts 24000
+python -m slmesh.training router --data-dir "$DATA" --out "$OUT/router" --layers 4 --epochs 2 --prompts 24000
 python -m slmesh.training sentiment --data-dir "$DATA" --out "$OUT/sentiment" --lr 5e-5 --epochs 3
 python -m slmesh.training qa --data-dir "$DATA" --out "$OUT/qa" --lr 1e-4 --epochs 3

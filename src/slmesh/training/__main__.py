@@ -385,7 +385,7 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--max-length", type=int, default=384)
             p.add_argument("--stride", type=int, default=128)
         if name == "router":
-            p.add_argument("--layers", type=int, default=6)
+            p.add_argument("--layers", type=int, default=4)
             p.add_argument("--max-length", type=int, default=128)
             p.add_argument("--prompts", type=int, default=24000)
     chooser = sub.add_parser("pick")
