@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,14 +100,14 @@ UNFUSED = ["SkipLayerNormFusion"]
 LayerNormalization it replaces (sentiment batch of 32 x 20 tokens: 31.5 -> 27.8 ms; QA, 115 tokens: 8.1 -> 7.5 ms)."""
 
 
-def new_session(path: Path, threads: int = 1) -> ort.InferenceSession:
+def new_session(path: Path, threads: int = 1, disabled: Sequence[str] = UNFUSED) -> ort.InferenceSession:
     # Under the lock: options made for threads of its own would be refused if the pool appeared before the session.
     with _pool_lock:
         return ort.InferenceSession(
             str(path),
             sess_options=session_options(threads),
             providers=["CPUExecutionProvider"],
-            disabled_optimizers=UNFUSED,
+            disabled_optimizers=list(disabled),
         )
 
 

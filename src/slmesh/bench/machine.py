@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from slmesh.runtime import usable_cores
+
 LIBRARIES = ("onnxruntime", "tokenizers", "numpy", "torch", "transformers", "matplotlib")
 
 
@@ -52,7 +54,7 @@ def describe() -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cpus": usable_cores(),
         "memory_gib": _memory_gib(),
         "os": platform.platform(),
         "python": platform.python_version(),

@@ -374,7 +374,6 @@ def parser() -> argparse.ArgumentParser:
                 default=[],
                 help="train on this file or Hugging Face dataset name instead of the shared data (repeatable)",
             )
-        if name in ("sentiment", "qa"):
             p.add_argument("--layers", type=int, default=0, help="keep only the first N encoder layers (0: all)")
         if name == "sentiment":
             p.add_argument("--max-length", type=int, default=512)

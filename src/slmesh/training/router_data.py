@@ -11,10 +11,10 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from slmesh.config import SKILLS
-from slmesh.datasets_io import iter_jsonl
+from slmesh.datasets_io import iter_jsonl, read_records
 
 Phrasing = TypeVar("Phrasing")
 Row = TypeVar("Row")
@@ -507,7 +507,7 @@ def _cased_opinion(opinion: str, rng: random.Random) -> str:
     opener = rng.choice(OPINION_OPENERS)
     if opener:
         text = opener + (text if text.startswith(("I ", "I'")) else text[:1].lower() + text[1:])
-    return text.rstrip(" .") + rng.choice(OPINION_CLOSERS) if rng.random() < 0.7 else text
+    return (text.rstrip(" .") + rng.choice(OPINION_CLOSERS)) if rng.random() < 0.7 else text
 
 
 def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool) -> RouterExample:
@@ -603,14 +603,9 @@ def generate(pools: SubjectPools, count: int, seed: int, held_out: bool) -> Iter
         yield _example(rng.choices(kinds, weights)[0], pools, rng, held_out)
 
 
-def handwritten_sets(folder: Path = HANDWRITTEN_DIR) -> dict[str, list[dict[str, object]]]:
+def handwritten_sets(folder: Path = HANDWRITTEN_DIR) -> dict[str, list[dict[str, Any]]]:
     """Each hand-written router set by name (file stem); none outside a source checkout."""
-    import json
-
-    return {
-        path.stem: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        for path in sorted(folder.glob("router_*.jsonl"))
-    }
+    return {path.stem: read_records(path) for path in sorted(folder.glob("router_*.jsonl"))}
 
 
 def write_splits(data_dir: Path, out_dir: Path, seed: int, sizes: dict[str, int]) -> dict[str, Path]:

@@ -1,0 +1,219 @@
+"""Focused measurements behind the numbers in docs/benchmark.md and the model cards' notes.
+
+`python -m slmesh.bench.probes PROBE ...`; each prints one JSON line per measurement. They time what `slmesh bench`
+cannot isolate: one session option against another, one model against another, one threshold against another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slmesh.bench.workload import article_requests
+from slmesh.runtime import UNFUSED, ModelBundle, ModelStore, load_bundle, new_session, share_threads
+
+MODELS = Path("models")
+
+
+def _p50_ms(call: Callable[[], object], runs: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(times), 2)
+
+
+def _feeds(batch: int, tokens: int) -> dict[str, np.ndarray]:
+    ids = np.random.default_rng(0).integers(1000, 5000, (batch, tokens), dtype=np.int64)
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+
+
+def _inputs(session: Any, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {i.name: feeds[i.name] for i in session.get_inputs()}
+
+
+class _OwnThreads:
+    """Session 1's layout: every session its own pool (QA two threads, the others one), no spinning."""
+
+    def __init__(self, models: Path) -> None:
+        self._bundles = {s: load_bundle(models / s, s, 2 if s == "qa" else 1) for s in ("router", "sentiment", "qa")}
+
+    def get(self, skill: str) -> ModelBundle:
+        return self._bundles[skill]
+
+
+def _pipeline_once(args: argparse.Namespace) -> None:
+    from slmesh.pipeline import Pipeline
+    from slmesh.schemas import AnalyzeRequest
+
+    pipeline = Pipeline(ModelStore(args.models, 0) if args.layout == "shared" else _OwnThreads(args.models))
+    requests = [AnalyzeRequest(prompt=p, context=c) for p, c in article_requests()]
+    totals = []
+    for run in range(15 + args.runs):
+        for request in requests:
+            total = pipeline.analyze(request).timings_ms["total"]
+            if run >= 15:
+                totals.append(total)
+    pipeline.close()
+    print(json.dumps({"layout": args.layout, "total_p50_ms": round(statistics.median(totals), 2)}))
+
+
+def sessions(args: argparse.Namespace) -> None:
+    """The embedded pipeline with per-session pools against one shared pool, alternating fresh processes."""
+    for repeat in range(args.repeats):
+        for layout in ("own", "shared"):
+            command = [sys.executable, "-m", "slmesh.bench.probes", "pipeline-once", "--layout", layout]
+            done = subprocess.run(
+                [*command, "--models", str(args.models), "--runs", str(args.runs)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            print(json.dumps({"repeat": repeat, **json.loads(done.stdout)}), flush=True)
+
+
+def fusion(args: argparse.Namespace) -> None:
+    """One model with and without the fusions `slmesh.runtime.UNFUSED` leaves out, on the shared pool."""
+    share_threads(args.threads)
+    feeds = _feeds(args.batch, args.tokens)
+    for repeat in range(args.repeats):
+        for left_out in ((), tuple(UNFUSED)):
+            session = new_session(args.model, disabled=left_out)
+            inputs = _inputs(session, feeds)
+            p50 = _p50_ms(partial(session.run, None, inputs), args.runs)
+            print(json.dumps({"repeat": repeat, "left_out": list(left_out), "p50_ms": p50}), flush=True)
+
+
+def _route_each(router: Any, prompts: Sequence[str]) -> None:
+    for prompt in prompts:
+        router.route(prompt)
+
+
+def router_latency(args: argparse.Namespace) -> None:
+    """A router's p50 per prompt over the article's three (run once per thread count: the pool is per process)."""
+    from slmesh.skills.router import RouterSkill
+
+    share_threads(args.threads)
+    prompts = [p for p, _ in article_requests()]
+    for model_dir in args.model_dirs:
+        router = RouterSkill(load_bundle(model_dir, "router"))
+        p50 = _p50_ms(partial(_route_each, router, prompts), args.runs) / len(prompts)
+        print(json.dumps({"router": str(model_dir), "threads": args.threads, "p50_ms_per_prompt": round(p50, 2)}))
+
+
+def ops(args: argparse.Namespace) -> None:
+    """Where one call's time goes, per ONNX Runtime kernel type (its profiler), one thread of its own."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="slmesh-ops-") as folder:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(folder) / "profile")
+        session = ort.InferenceSession(str(args.model), options, providers=["CPUExecutionProvider"])
+        inputs = _inputs(session, _feeds(args.batch, args.tokens))
+        for _ in range(args.runs):
+            session.run(None, inputs)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    spent: collections.Counter[str] = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            spent[event["args"]["op_name"]] += event["dur"]
+    total = sum(spent.values())
+    for op, micros in spent.most_common(args.top):
+        print(
+            json.dumps(
+                {"op": op, "ms_per_call": round(micros / args.runs / 1000, 2), "share": round(micros / total, 3)}
+            )
+        )
+    print(json.dumps({"op": "all", "ms_per_call": round(total / args.runs / 1000, 2)}))
+
+
+def qa_threshold(args: argparse.Namespace) -> None:
+    """EM/F1 of the QA model on each dev set as the no-answer threshold moves (the card's threshold is one of them)."""
+    from slmesh.datasets_io import read_records
+    from slmesh.evaluation.squad import best_over_truths
+    from slmesh.skills.qa import QASkill
+    from slmesh.training.qa import DEV_FILES
+
+    share_threads(args.threads)
+    skill = QASkill(load_bundle(args.model_dir, "qa"))
+    margins: dict[str, list[tuple[float, str, list[str]]]] = {}
+    for name in DEV_FILES:
+        rows = read_records(args.data_dir / name)
+        found = []
+        for start in range(0, len(rows), 16):
+            part = rows[start : start + 16]
+            for row, decoded in zip(
+                part, skill.decode_batch([(r["question"], r["context"]) for r in part]), strict=True
+            ):
+                span = decoded.best
+                answer = row["context"][span.start : span.end] if span else ""
+                margin = span.score - decoded.null_score if span else float("-inf")
+                found.append((margin, answer, row["answers"]["text"]))
+        margins[name] = found
+    for threshold in args.thresholds:
+        for name, found in margins.items():
+            scores = [best_over_truths(a if m >= threshold else "", truths) for m, a, truths in found]
+            em, f1 = (round(100 * sum(s[k] for s in scores) / len(scores), 2) for k in (0, 1))
+            print(json.dumps({"threshold": threshold, "data": name, "exact_match": em, "f1": f1}))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m slmesh.bench.probes", description=__doc__)
+    sub = root.add_subparsers(dest="probe", required=True)
+
+    def probe(name: str, handler: Callable[[argparse.Namespace], None], runs: int | None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=(handler.__doc__ or "").split("\n")[0])
+        p.set_defaults(handler=handler)
+        if runs is not None:
+            p.add_argument("--runs", type=int, default=runs, help="timed calls")
+        return p
+
+    for name, handler in (("sessions", sessions), ("pipeline-once", _pipeline_once)):
+        p = probe(name, handler, 60)
+        p.add_argument("--models", type=Path, default=MODELS)
+        p.add_argument("--repeats", type=int, default=5)
+        p.add_argument("--layout", choices=("own", "shared"), default="shared")
+    for name, handler in (("fusion", fusion), ("ops", ops)):
+        p = probe(name, handler, 40)
+        p.add_argument("model", type=Path)
+        p.add_argument("--batch", type=int, default=1)
+        p.add_argument("--tokens", type=int, default=110)
+        p.add_argument("--threads", type=int, default=2)
+        p.add_argument("--repeats", type=int, default=3)
+        p.add_argument("--top", type=int, default=12)
+    p = probe("router-latency", router_latency, 100)
+    p.add_argument("model_dirs", type=Path, nargs="+")
+    p.add_argument("--threads", type=int, default=2)
+    p = probe("qa-threshold", qa_threshold, None)
+    p.add_argument("--model-dir", type=Path, default=MODELS / "qa")
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--thresholds", type=float, nargs="+", default=[float("-inf"), -2, 0, 2, 4, 5.87, 8])
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    args.handler(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
