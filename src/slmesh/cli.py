@@ -110,7 +110,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     measure = MEASURES[args.skill]
     require_fields(rows, measure.fields, args.data)
     skills = SkillSet(ModelStore(settings.models_dir, args.threads))
-    metrics = {"skill": args.skill, "data": str(args.data), **measure.evaluate(skills.skill(args.skill), rows)}
+    batching = {"batch_size": args.batch_size} if args.batch_size else {}
+    metrics = {
+        "skill": args.skill,
+        "data": str(args.data),
+        **measure.evaluate(skills.skill(args.skill), rows, **batching),
+    }
     print(json.dumps(metrics))
     return 0
 
@@ -153,6 +158,12 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", type=Path, required=True)
     evaluate.add_argument("--limit", type=int, default=0)
     evaluate.add_argument("--threads", type=int, default=2)
+    evaluate.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="rows per model call (default: the skill's usual batch; 1: one request at a time, as served)",
+    )
     evaluate.set_defaults(handler=cmd_eval)
 
     bench = sub.add_parser("bench", help="measure end-to-end latency, throughput, cold start and memory")

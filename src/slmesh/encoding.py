@@ -19,6 +19,18 @@ def head_tail(ids: list[int], max_length: int, head: int) -> list[int]:
     return ids[:head] + ids[len(ids) - (max_length - head) :]
 
 
+def windows(ids: list[int], max_length: int) -> list[list[int]]:
+    """Every `max_length` window of a long sequence, each overlapping the next by half, each with [CLS] and [SEP].
+
+    Averaging the windows' logits reads a whole review, not only its ends.
+    """
+    if len(ids) <= max_length:
+        return [ids]
+    body, width = ids[1:-1], max_length - 2
+    step = width // 2
+    return [ids[:1] + body[start : start + width] + ids[-1:] for start in range(0, len(body) - width + step, step)]
+
+
 def pad_batch(rows: Sequence[Sequence[int]], type_rows: Sequence[Sequence[int]] | None = None) -> dict[str, np.ndarray]:
     width = max((len(r) for r in rows), default=1) or 1
     input_ids = np.zeros((len(rows), width), dtype=np.int64)
@@ -30,12 +42,6 @@ def pad_batch(rows: Sequence[Sequence[int]], type_rows: Sequence[Sequence[int]] 
         if type_rows is not None:
             token_types[i, : len(row)] = type_rows[i]
     return {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": token_types}
-
-
-def encode_single(tokenizer: Tokenizer, texts: Sequence[str], max_length: int, head: int) -> dict[str, np.ndarray]:
-    encodings = tokenizer.encode_batch(list(texts))
-    rows = [head_tail(e.ids, max_length, head) for e in encodings]
-    return pad_batch(rows)
 
 
 def windowing_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int) -> Tokenizer:

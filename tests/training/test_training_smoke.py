@@ -179,8 +179,10 @@ def trained(tiny_base: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFa
             str(data_dir / "sentiment/sst2/train.jsonl.gz"),
         ),
         "qa": _train("qa", tiny_base, data_dir, out, "--limit", "60", "--layers", "1"),
-        "router": _train("router", tiny_base, data_dir, out, "--limit", "40", "--layers", "1"),
     }
+    # The router picks extra opinions from review sentences with the sentiment model just trained.
+    opinions = ("--opinion-model", str(out / "sentiment"))
+    cards["router"] = _train("router", tiny_base, data_dir, out, "--limit", "40", "--layers", "1", *opinions)
     return out, cards
 
 
@@ -202,6 +204,24 @@ def test_card_records_training_metrics_parity_and_files(
     assert card["files"]["model.onnx"]["bytes"] == model.stat().st_size
     assert (out / skill / "model_fp32.onnx").stat().st_size > model.stat().st_size
     assert (out / skill / "README.md").read_text().startswith(f"# slmesh {skill} model")
+
+
+def test_router_card_names_the_model_that_picked_its_opinions(trained: tuple[Path, dict[str, Any]]) -> None:
+    from slmesh.training.export import sha256
+
+    out, cards = trained
+    picked_by = cards["router"]["data"]["opinion_model"]
+    assert picked_by["sha256"] == sha256(out / "sentiment" / "model.onnx")
+
+
+def test_static_int8_probe_compares_both_router_files(trained: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = trained
+    command = [sys.executable, "-m", "slmesh.bench.probes", "static-int8", str(out / "router"), "--runs", "2"]
+    done = subprocess.run([*command, "--calibration", "8"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["model"] for r in rows] == ["model.onnx", "model_static.onnx"]
+    assert all("router_handwritten_test" in r["exact_task_set_accuracy"] for r in rows)
 
 
 def test_trained_models_serve_through_the_same_inference_code(trained: tuple[Path, dict[str, Any]]) -> None:

@@ -46,11 +46,12 @@ def test_demo_answers_the_three_reference_prompts() -> None:
     assert done.stdout.count("skills:    sentiment, qa") == 3
 
 
-def test_eval_sentiment_prints_one_json_object(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batching", [(), ("--batch-size", "1")])
+def test_eval_sentiment_prints_one_json_object(tmp_path: Path, batching: tuple[str, ...]) -> None:
     data = tmp_path / "sentiment.jsonl"
     rows = [{"text": "A wonderful, moving film.", "label": 1}, {"text": "Dull and far too long.", "label": 0}]
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    done = slmesh("eval", "sentiment", "--data", str(data))
+    done = slmesh("eval", "sentiment", "--data", str(data), *batching)
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
     assert metrics["examples"] == 2

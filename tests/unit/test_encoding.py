@@ -1,6 +1,6 @@
 import pytest
 
-from slmesh.encoding import head_tail, pad_batch
+from slmesh.encoding import head_tail, pad_batch, windows
 
 pytestmark = pytest.mark.unit
 
@@ -20,3 +20,12 @@ def test_pad_batch_pads_to_the_longest_row_with_a_mask():
     assert feeds["input_ids"].tolist() == [[1, 2, 3], [4, 0, 0]]
     assert feeds["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert feeds["token_type_ids"].tolist() == [[0, 0, 1], [0, 0, 0]]
+
+
+def test_windows_cover_every_token_with_half_overlap_and_keep_the_special_tokens() -> None:
+    ids = [101, *range(1, 19), 102]
+    pieces = windows(ids, max_length=8)
+    assert all(p[0] == 101 and p[-1] == 102 and len(p) <= 8 for p in pieces)
+    assert {t for p in pieces for t in p[1:-1]} == set(range(1, 19))
+    assert pieces[1][1:4] == pieces[0][4:7]
+    assert windows([101, 5, 6, 102], max_length=8) == [[101, 5, 6, 102]]

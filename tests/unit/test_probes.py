@@ -36,3 +36,11 @@ def test_ops_shares_add_up_to_the_whole_call(models_dir: Path) -> None:
     rows = _probe("ops", str(models_dir / "router" / "model.onnx"), "--runs", "2", "--tokens", "8", "--top", "100")
     assert rows[-1]["op"] == "all"
     assert sum(r["share"] for r in rows[:-1]) == pytest.approx(1.0, abs=0.01)
+
+
+def test_sentiment_long_scores_each_way_of_reading_a_long_review() -> None:
+    args = ("--reviews", "6", "--strategies", "head-tail", "windows", "--lengths", "64", "--batch", "4")
+    rows = _probe("sentiment-long", *args)
+    assert rows[0]["reviews"] == 6
+    assert [(r["strategy"], r["tokens"]) for r in rows[1:]] == [("head-tail", 64), ("windows", 64)]
+    assert rows[2]["model_calls_per_review"] > rows[1]["model_calls_per_review"] == 1.0

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import gzip
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from slmesh.training import router_data
-from slmesh.training.router_data import QA_LEADS, SubjectPools, generate, handwritten_sets, split_phrasings
+from slmesh.training.router_data import (
+    QA_LEADS,
+    SPLIT_PHRASINGS,
+    SubjectPools,
+    generate,
+    handwritten_sets,
+    plain,
+    split_phrasings,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -56,37 +64,75 @@ def test_indirect_questions_tag_the_clause_after_the_lead() -> None:
     assert tagged == {"when did the bridge open", "who founded the company"}
 
 
-PHRASINGS = [
-    router_data.SENTIMENT,
-    router_data.SENTIMENT_AFTER,
-    router_data.QA,
-    router_data.QA_AFTER,
-    router_data.BOTH,
-    router_data.BOTH_AFTER,
-    router_data.SUMMARIZE,
-    router_data.SUMMARIZE_SENTIMENT,
-    router_data.OTHER,
-    router_data.SENTIMENT_VERBS,
-    router_data.QA_VERBS,
-    router_data.OTHER_VERBS,
-    router_data.QA_LEADS,
-    router_data.SUMMARIZE_VERBS,
-    router_data.POLARITY_FRAMES,
-    router_data.CONTEXT_REFERENCES,
-]
-
-
-def _plain(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z;' ]", " ", text.lower().replace("{o}", " ")).split())
-
-
 def test_no_held_out_phrasing_is_part_of_a_training_phrasing() -> None:
-    training = [_plain(p) for items in PHRASINGS for p in split_phrasings(items, held_out=False)]
-    for items in PHRASINGS:
+    training = [plain(p) for items in SPLIT_PHRASINGS for p in split_phrasings(items, held_out=False)]
+    for items in SPLIT_PHRASINGS:
         for phrasing in split_phrasings(items, held_out=True):
-            plain = _plain(phrasing)
-            if plain:
-                assert not [t for t in training if plain in t], phrasing
+            if plain(phrasing):
+                assert not [t for t in training if plain(phrasing) in t], phrasing
+
+
+def test_the_second_authors_phrasings_join_their_lists_without_repeats() -> None:
+    merged = [plain(p) for items in router_data.SECOND_AUTHOR.values() for p in items]
+    assert len(merged) == len(set(merged))
+    assert len(router_data.SUMMARIZE_AFTER) > 10
+    assert len(router_data.SUMMARIZE_SENTIMENT_AFTER) > 5
+
+
+def test_a_passage_with_a_question_is_qa_and_the_question_is_the_subject() -> None:
+    examples = [e for seed in range(5) for e in generate(POOLS, 300, seed=seed, held_out=False)]
+    passage = POOLS.passages[0]
+    about_passage = [e for e in examples if passage in e.prompt and e.tasks == ["qa"]]
+    assert about_passage
+    for example in about_passage:
+        subject = example.prompt[example.subject_start : example.subject_end]
+        assert passage not in subject
+        assert any(plain(subject) in plain(q) for q in POOLS.questions), subject
+
+
+def test_a_question_about_a_review_routes_to_both_with_the_review_as_subject() -> None:
+    examples = [e for seed in range(5) for e in generate(POOLS, 300, seed=seed, held_out=False)]
+    about_review = [e for e in examples if any(q in e.prompt for q in router_data.REVIEW_QUESTIONS)]
+    assert about_review
+    for example in about_review:
+        assert example.tasks == ["sentiment", "qa"]
+        assert example.prompt[example.subject_start : example.subject_end] in POOLS.opinions
+
+
+def test_clinc_questions_about_the_world_are_qa_and_assistant_requests_are_not(tmp_path: Path) -> None:
+    rows = {
+        "sentiment/sst2/train.jsonl.gz": [{"text": "a warm , funny and moving film", "label": 1}],
+        "qa/squadshifts_new_wiki/train.jsonl.gz": [{"question": "Who built it?", "context": "Ann built it."}],
+        "qa/qed_nq/train.jsonl.gz": [],
+        "qa/squadshifts_reddit/train.jsonl.gz": [],
+        "qa/squadshifts_amazon/train.jsonl.gz": [],
+        "intent/clinc150/train.jsonl.gz": [
+            {"text": "tell me the weather in paris", "intent": "weather", "domain": "utility"},
+            {"text": "set an alarm for seven", "intent": "alarm", "domain": "utility"},
+            {"text": "are you a bot", "intent": "are_you_a_bot", "domain": "small_talk"},
+        ],
+    }
+    for name, records in rows.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in records * 10)
+    pools = SubjectPools.from_data_dir(tmp_path, "train")
+    assert set(pools.info_questions) == {"tell me the weather in paris"}
+    assert set(pools.requests) == {"set an alarm for seven"}
+    assert set(pools.chatter) == {"are you a bot"}
+
+
+def test_generated_prompts_never_equal_a_handwritten_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pools = SubjectPools(opinions=["fine"], questions=["Why?"], passages=["A."], requests=["hi"], chatter=["hi"])
+    monkeypatch.setattr(
+        SubjectPools, "from_data_dir", classmethod(lambda cls, data_dir, split, opinion_model=None: pools)
+    )
+    monkeypatch.setattr(router_data, "handwritten_sets", lambda: {"router_x": [{"prompt": "Hi!", "tasks": []}]})
+    paths = router_data.write_splits(tmp_path, tmp_path / "out", seed=1, sizes={"train": 300})
+    prompts = [json.loads(line)["prompt"] for line in paths["train"].read_text().splitlines()]
+    assert prompts
+    assert all(plain(p) != "hi" for p in prompts)
 
 
 def test_held_out_leads_reach_only_the_test_split() -> None:

@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from slmesh.bench.workload import article_requests
-from slmesh.runtime import UNFUSED, ModelBundle, ModelStore, load_bundle, new_session, share_threads
+from slmesh.encoding import head_tail, pad_batch, windows
+from slmesh.runtime import UNFUSED, ModelBundle, ModelStore, load_bundle, new_session, read_card, share_threads
 
 MODELS = Path("models")
 
@@ -174,6 +176,117 @@ def qa_threshold(args: argparse.Namespace) -> None:
             print(json.dumps({"threshold": threshold, "data": name, "exact_match": em, "f1": f1}))
 
 
+def _pieces(ids: list[int], strategy: str, length: int) -> list[list[int]]:
+    """What the model sees of one long review: one cut of `length` tokens, or every overlapping window of it."""
+    if len(ids) <= length:
+        return [ids]
+    if strategy == "head":
+        return [ids[: length - 1] + ids[-1:]]
+    if strategy == "tail":
+        return [ids[:1] + ids[len(ids) - length + 1 :]]
+    if strategy == "head-tail":
+        return [head_tail(ids, length, length // 4)]
+    return windows(ids, length)
+
+
+def sentiment_long(args: argparse.Namespace) -> None:
+    """Accuracy and time per review on held-out IMDB as the model sees head, tail, head+tail or all windows."""
+    from slmesh.training.sentiment import default_data
+
+    share_threads(args.threads)
+    bundle = load_bundle(args.model_dir, "sentiment")
+    rows = default_data(args.data_dir, True, args.reviews, args.seed)["imdb_dev"]
+    encoded = [e.ids for e in bundle.tokenizer.encode_batch([r["text"] for r in rows])]
+    labels = np.array([int(r["label"]) for r in rows])
+    print(json.dumps({"reviews": len(rows), "longer_than_512": sum(len(ids) > 512 for ids in encoded)}))
+    for strategy in args.strategies:
+        for length in args.lengths:
+            pieces = [_pieces(ids, strategy, length) for ids in encoded]
+            flat = sorted(((len(p), i, p) for i, ps in enumerate(pieces) for p in ps), key=lambda t: t[0])
+            sums = np.zeros((len(rows), 2), dtype=np.float64)
+            started = time.perf_counter()
+            for start in range(0, len(flat), args.batch):
+                part = flat[start : start + args.batch]
+                logits = bundle.run(pad_batch([p for _, _, p in part]))[0]
+                for (_, owner, _), row in zip(part, logits, strict=True):
+                    sums[owner] += row
+            seconds = time.perf_counter() - started
+            accuracy = float((sums.argmax(axis=-1) == labels).mean())
+            print(
+                json.dumps(
+                    {
+                        "strategy": strategy,
+                        "tokens": length,
+                        "accuracy": round(100 * accuracy, 2),
+                        "model_calls_per_review": round(len(flat) / len(rows), 2),
+                        "ms_per_review": round(1000 * seconds / len(rows), 2),
+                        "batch": args.batch,
+                        "threads": args.threads,
+                    }
+                )
+            )
+
+
+def static_int8(args: argparse.Namespace) -> None:
+    """The router's fp32 export quantised statically (activation ranges calibrated on its training prompts)
+    against the dynamic int8 file it ships: accuracy per set and p50 per article prompt."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    from slmesh.datasets_io import read_records
+    from slmesh.evaluation.metrics import evaluate_router
+    from slmesh.skills.router import RouterSkill
+    from slmesh.training.router_data import handwritten_sets
+
+    tokenizer = Tokenizer.from_file(str(args.run_dir / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    calibration = [r["prompt"] for r in read_records(args.run_dir / "prompts" / "train.jsonl")[: args.calibration]]
+    limit = int(read_card(args.run_dir)["inference"]["max_length"])
+
+    class Prompts(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._left = iter(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            prompt = next(self._left, None)
+            if prompt is None:
+                return None
+            ids = tokenizer.encode(prompt).ids
+            return pad_batch([ids[: limit - 1] + ids[-1:] if len(ids) > limit else ids])
+
+    static_file = "model_static.onnx"
+    quantize_static(
+        str(args.run_dir / "model_fp32.onnx"),
+        str(args.run_dir / static_file),
+        Prompts(),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    # The calibrator opens sessions with pools of their own, which a process-wide pool forbids: share it only now.
+    share_threads(args.threads)
+    sets = {"generated_dev": read_records(args.run_dir / "prompts" / "dev.jsonl"), **handwritten_sets()}
+    prompts = [p for p, _ in article_requests()]
+    for model_file in ("model.onnx", static_file):
+        router = RouterSkill(load_bundle(args.run_dir, "router", model_file=model_file))
+        accuracy = {name: evaluate_router(router, rows)["exact_task_set_accuracy"] for name, rows in sets.items()}
+        p50 = _p50_ms(partial(_route_each, router, prompts), args.runs) / len(prompts)
+        size = (args.run_dir / model_file).stat().st_size
+        print(
+            json.dumps(
+                {
+                    "model": model_file,
+                    "exact_task_set_accuracy": accuracy,
+                    "p50_ms_per_prompt": round(p50, 2),
+                    "mb": round(size / 1e6, 1),
+                    "threads": args.threads,
+                }
+            )
+        )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m slmesh.bench.probes", description=__doc__)
     sub = root.add_subparsers(dest="probe", required=True)
@@ -206,6 +319,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--thresholds", type=float, nargs="+", default=[float("-inf"), -2, 0, 2, 4, 5.87, 8])
+    p = probe("static-int8", static_int8, 100)
+    p.add_argument("run_dir", type=Path, help="a router training run: model.onnx, model_fp32.onnx, prompts/")
+    p.add_argument("--calibration", type=int, default=300, help="training prompts that set the activation ranges")
+    p.add_argument("--threads", type=int, default=1)
+    p = probe("sentiment-long", sentiment_long, None)
+    p.add_argument("--model-dir", type=Path, default=MODELS / "sentiment")
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    p.add_argument("--reviews", type=int, default=1000, help="the held-out IMDB reviews of the sentiment card")
+    p.add_argument("--seed", type=int, default=13, help="the training seed that picked them")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--strategies", nargs="+", default=["head", "tail", "head-tail", "windows"])
+    p.add_argument("--batch", type=int, default=16, help="pieces per model call, sorted by length")
+    p.add_argument("--lengths", type=int, nargs="+", default=[128, 256, 512])
     return root
 
 

@@ -102,7 +102,8 @@ def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_si
 class Measure:
     fields: tuple[str, ...]
     """The fields every labelled row must have."""
-    evaluate: Callable[[Any, Sequence[dict[str, Any]]], dict[str, Any]]
+    evaluate: Callable[..., dict[str, Any]]
+    """(skill, rows, batch_size=...) -> metrics; dynamic int8 makes a row's result depend slightly on its batch."""
 
 
 MEASURES: dict[str, Measure] = {

@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from slmesh.encoding import encode_single
+from slmesh.encoding import head_tail, pad_batch, windows
 from slmesh.runtime import ModelBundle
 from slmesh.schemas import SentimentResult
 
@@ -30,21 +30,33 @@ class SentimentSkill:
         self._max_length = int(cfg["max_length"])
         self._head = int(cfg.get("head_tokens", self._max_length))
         self._temperature = float(cfg.get("temperature", 1.0))
+        self._windows = cfg.get("long_text", "head_tail") == "windows"
+
+    def _pieces(self, ids: list[int]) -> list[list[int]]:
+        if self._windows:
+            return windows(ids, self._max_length)
+        return [head_tail(ids, self._max_length, self._head)]
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        feeds = encode_single(self._bundle.tokenizer, texts, self._max_length, self._head)
-        return self._bundle.run(feeds)[0]
+        """One row per text: the mean over its windows when a text is longer than the model reads at once."""
+        encodings = self._bundle.tokenizer.encode_batch(list(texts))
+        pieces = [(i, piece) for i, e in enumerate(encodings) for piece in self._pieces(e.ids)]
+        # Short pieces padded to a long neighbour waste most of a call: run length-sorted slices.
+        pieces.sort(key=lambda item: len(item[1]))
+        sums = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
+        counts = np.zeros(len(texts))
+        for start in range(0, len(pieces), SLICE):
+            part = pieces[start : start + SLICE]
+            owners = [i for i, _ in part]
+            np.add.at(sums, owners, self._bundle.run(pad_batch([p for _, p in part]))[0])
+            np.add.at(counts, owners, 1)
+        result: np.ndarray = (sums / counts[:, None]).astype(np.float32)
+        return result
 
     def predict(self, texts: Sequence[str]) -> list[SentimentResult]:
         if not texts:
             return []
-        # Short texts padded to a long neighbour waste most of a batch: run length-sorted slices, then restore order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        logits = np.empty((len(texts), len(LABELS)), dtype=np.float32)
-        for start in range(0, len(order), SLICE):
-            rows = order[start : start + SLICE]
-            logits[rows] = self.logits([texts[i] for i in rows])
-        probs = softmax(logits / self._temperature)
+        probs = softmax(self.logits(texts) / self._temperature)
         best = probs.argmax(axis=-1)
         return [
             SentimentResult(label=LABELS[int(k)], score=round(float(p[k]), 4)) for k, p in zip(best, probs, strict=True)

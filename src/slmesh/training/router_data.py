@@ -6,6 +6,7 @@ so the test split measures how the router copes with wording it has not seen.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -137,6 +138,8 @@ SUMMARIZE_SENTIMENT = [
     "Sum up and classify the tone of the following:",
     "Summarise the text and analyse its sentiment:",
 ]
+SUMMARIZE_AFTER: list[str] = []
+SUMMARIZE_SENTIMENT_AFTER: list[str] = []
 OTHER = [
     "Translate this into French:",
     "Write a poem about",
@@ -364,6 +367,78 @@ BOTH_PATTERNS = [
     "{q} the question and also {s} it",
     "{s} {so}, and {q} it too",
 ]
+PHRASINGS_FILE = Path(__file__).with_name("router_phrasings.json")
+"""Paraphrases written by a second author, so the router learns more than one writer's habits."""
+SECOND_AUTHOR = {
+    "SENTIMENT_BEFORE": SENTIMENT,
+    "SENTIMENT_AFTER": SENTIMENT_AFTER,
+    "QA_BEFORE": QA,
+    "QA_AFTER": QA_AFTER,
+    "BOTH_BEFORE": BOTH,
+    "BOTH_AFTER": BOTH_AFTER,
+    "SUMMARIZE_BEFORE": SUMMARIZE,
+    "SUMMARIZE_AFTER": SUMMARIZE_AFTER,
+    "SUMMARIZE_SENTIMENT_BEFORE": SUMMARIZE_SENTIMENT,
+    "SUMMARIZE_SENTIMENT_AFTER": SUMMARIZE_SENTIMENT_AFTER,
+    "OTHER_BEFORE": OTHER,
+    "SMALL_TALK": SMALL_TALK,
+    "QA_LEADS": QA_LEADS,
+}
+SPLIT_PHRASINGS = [
+    *(items for items in SECOND_AUTHOR.values() if items is not SMALL_TALK),
+    SENTIMENT_VERBS,
+    QA_VERBS,
+    OTHER_VERBS,
+    SUMMARIZE_VERBS,
+    POLARITY_FRAMES,
+    CONTEXT_REFERENCES,
+]
+"""Every list whose fourth items are held out; SMALL_TALK is not split."""
+# CLINC150 questions about the world are questions to answer; the rest of CLINC (bank balance, alarms, music) are
+# requests to an assistant and route to no skill.
+INFO_INTENTS = frozenset(
+    {
+        "weather",
+        "international_visa",
+        "plug_type",
+        "timezone",
+        "vaccines",
+        "carry_on",
+        "calories",
+        "nutrition_info",
+        "cook_time",
+        "food_last",
+        "ingredient_substitution",
+        "definition",
+        "distance",
+        "gas_type",
+        "oil_change_how",
+        "jump_start",
+        "tire_change",
+        "traffic",
+        "how_busy",
+    }
+)
+# Questions a reader asks about a review's content; the review itself is the subject the skills get.
+REVIEW_QUESTIONS = [
+    "what the writer liked most",
+    "what went wrong",
+    "which product it is about",
+    "how long they waited",
+    "what they would change",
+    "who they blame",
+    "what the price was",
+    "whether they would come back",
+    "what they compared it to",
+    "when it happened",
+    "where they bought it",
+    "how many stars they gave",
+]
+REVIEW_FILES = ("subjqa", "squadshifts_amazon")
+OPINION_CONFIDENCE = 0.955
+"""Calibrated sentiment score a review sentence needs to count as an opinion: neutral ones ("I bought it in May")
+score lower."""
+REVIEW_SHARE = 0.4
 QUOTES = [("", ""), ('"', '"'), ("“", "”"), ("”", "”"), ("'", "'"), ("«", "»")]
 JOINERS = [" ", " ", "", "\n", "  "]
 AFTER_JOINERS = [" ", "\n", "\n\n"]
@@ -388,11 +463,52 @@ def split_phrasings(items: Sequence[Phrasing], held_out: bool) -> list[Phrasing]
     return [p for i, p in enumerate(items) if (i % 4 == 3) == held_out]
 
 
+def plain(text: str) -> str:
+    """Lower-case words only: how phrasings are compared for containment."""
+    return " ".join(re.sub(r"[^a-z;' ]", " ", text.lower().replace("{o}", " ")).split())
+
+
+def _add_second_author() -> None:
+    """Appends the file's paraphrases to their lists, leaving out any that repeats or is part of another phrasing
+    and any that holds an existing held-out one: no held-out phrasing may end up inside a training phrasing."""
+    more: dict[str, list[str]] = json.loads(PHRASINGS_FILE.read_text(encoding="utf-8"))
+    existing = {plain(p) for items in SPLIT_PHRASINGS for p in items} | {plain(p) for p in SMALL_TALK}
+    held = [plain(p) for items in SPLIT_PHRASINGS for p in split_phrasings(items, held_out=True) if plain(p)]
+    everything = list(existing) + [plain(p) for items in more.values() for p in items]
+    for key, items in more.items():
+        for phrasing in items:
+            text = plain(phrasing)
+            inside_another = any(text in other and text != other for other in everything)
+            if text and text not in existing and not inside_another and not any(h in text for h in held):
+                SECOND_AUTHOR[key].append(phrasing)
+                existing.add(text)
+
+
+_add_second_author()
+
+
 def _question(text: str, rng: random.Random) -> str:
     text = text.strip().rstrip("?").strip()
+    if rng.random() < 0.25:
+        return text.lower()
     if rng.random() < 0.6:
         text = text[:1].upper() + text[1:]
     return text + ("?" if rng.random() < 0.8 else "")
+
+
+def _surface(text: str, rng: random.Random) -> str:
+    """Casing and end punctuation as people type them, whatever the label: neither may give the label away.
+
+    CLINC150 requests arrive lower-cased without a question mark while dataset questions mostly carry one.
+    """
+    text = text.strip()
+    roll = rng.random()
+    if roll < 0.3:
+        return text.lower().rstrip(".!?")
+    if roll < 0.7:
+        end = "?" if _is_question(text) and rng.random() < 0.8 else rng.choice(["", ".", "!"])
+        return text[:1].upper() + text[1:].rstrip(".!?") + end
+    return text
 
 
 def _opening(passage: str, rng: random.Random) -> str:
@@ -412,6 +528,8 @@ class SubjectPools:
     passages: list[str]
     requests: list[str]
     chatter: list[str]
+    info_questions: list[str] = field(default_factory=list)
+    reviews: list[str] = field(default_factory=list)
     wh_questions: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -419,15 +537,24 @@ class SubjectPools:
         self.wh_questions = [q for q in self.questions if QUESTION_START.match(q.strip())]
 
     @classmethod
-    def from_data_dir(cls, data_dir: Path, split: str) -> SubjectPools:
-        """`split` picks disjoint rows: train subjects never appear in dev or test prompts."""
+    def from_data_dir(cls, data_dir: Path, split: str, opinion_model: Path | None = None) -> SubjectPools:
+        """`split` picks disjoint rows: train subjects never appear in dev or test prompts.
+
+        With `opinion_model` (a sentiment model folder), review sentences it is sure about join the opinions:
+        SST-2 alone teaches that only film criticism is an opinion.
+        """
         sst2 = [r["text"] for r in iter_jsonl(data_dir / "sentiment/sst2/train.jsonl.gz")]
         sst2 = [t for t in sst2 if len(t.split()) >= 6]
         questions = [r["question"] for r in iter_jsonl(data_dir / "qa/squadshifts_new_wiki/train.jsonl.gz")]
         questions += [r["question"] for r in iter_jsonl(data_dir / "qa/qed_nq/train.jsonl.gz")]
         questions += [r["question"] for r in iter_jsonl(data_dir / "qa/squadshifts_reddit/train.jsonl.gz")]
+        # Wikipedia, Amazon reviews and Reddit posts: people summarise and ask about all three.
         passages = list(
-            dict.fromkeys(r["context"] for r in iter_jsonl(data_dir / "qa/squadshifts_new_wiki/train.jsonl.gz"))
+            dict.fromkeys(
+                r["context"]
+                for name in ("squadshifts_new_wiki", "squadshifts_amazon", "squadshifts_reddit")
+                for r in iter_jsonl(data_dir / f"qa/{name}/train.jsonl.gz")
+            )
         )
         part = {"train": 0, "dev": 1, "test": 2}[split]
 
@@ -436,10 +563,29 @@ class SubjectPools:
 
         # CLINC150 rows are split once, before they feed two pools, so no row reaches two splits.
         clinc = take(list(iter_jsonl(data_dir / "intent/clinc150/train.jsonl.gz")))
-        requests = [r["text"] for r in clinc if not _is_question(r["text"])]
+        info = [r["text"] for r in clinc if r["intent"] in INFO_INTENTS]
+        requests = [r["text"] for r in clinc if r["intent"] not in INFO_INTENTS and not _is_question(r["text"])]
         # Questions to the assistant itself ("how are you", "are you a bot") are chatter, not questions to answer.
         chatter = [r["text"] for r in clinc if r["domain"] == "small_talk"]
-        return cls(take(sst2), take(questions), take(passages), requests, chatter)
+        reviews = _confident_opinions(take(_review_sentences(data_dir)), opinion_model) if opinion_model else []
+        return cls(take(sst2), take(questions), take(passages), requests, chatter, info, reviews)
+
+
+def _review_sentences(data_dir: Path) -> list[str]:
+    contexts = dict.fromkeys(
+        r["context"] for name in REVIEW_FILES for r in iter_jsonl(data_dir / f"qa/{name}/train.jsonl.gz")
+    )
+    sentences = (s.strip() for c in contexts for s in re.split(r"(?<=[.!?])\s+", c))
+    return list(dict.fromkeys(s for s in sentences if 5 <= len(s.split()) <= 25))
+
+
+def _confident_opinions(sentences: list[str], model_dir: Path) -> list[str]:
+    from slmesh.runtime import load_bundle
+    from slmesh.skills.sentiment import SentimentSkill
+
+    skill = SentimentSkill(load_bundle(model_dir, "sentiment"))
+    scores = [r.score for start in range(0, len(sentences), 256) for r in skill.predict(sentences[start : start + 256])]
+    return [s for s, score in zip(sentences, scores, strict=True) if score >= OPINION_CONFIDENCE]
 
 
 def _render(before: str, subject: str, after: str, rng: random.Random) -> tuple[str, int, int]:
@@ -516,7 +662,7 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
             return _composed(kind, rng, held_out)
         return rng.choice(split_phrasings(items, held_out))
 
-    opinion = rng.choice(pools.opinions)
+    opinion = rng.choice(pools.reviews if pools.reviews and rng.random() < REVIEW_SHARE else pools.opinions)
     question = _question(rng.choice(pools.questions), rng)
     if kind == "sentiment":
         if rng.random() < 0.2:
@@ -533,9 +679,17 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         if rng.random() < 0.15:
             return _build("", subject, pick(BOTH_AFTER), ["sentiment", "qa"], rng)
         return _build(pick(BOTH), subject, "", ["sentiment", "qa"], rng)
+    if kind == "review_question":
+        wh_question = _question(rng.choice(pools.wh_questions), rng) if pools.wh_questions else ""
+        return _review_question(opinion, wh_question, rng, held_out)
     if kind == "summarize":
+        passage = _opening(rng.choice(pools.passages), rng)
+        if rng.random() < 0.25:
+            return _build("", passage, pick(SUMMARIZE_AFTER), ["summarize"], rng)
         lead = _composed("summarize", rng, held_out) if rng.random() < 0.5 else pick(SUMMARIZE)
-        return _build(lead, _opening(rng.choice(pools.passages), rng), "", ["summarize"], rng)
+        return _build(lead, passage, "", ["summarize"], rng)
+    if kind == "passage_question":
+        return _passage_question(_opening(rng.choice(pools.passages), rng), question, rng, held_out)
     if kind == "indirect_question":
         lead = rng.choice(split_phrasings(QA_LEADS, held_out))
         reference = rng.choice(split_phrasings(CONTEXT_REFERENCES, held_out))
@@ -548,18 +702,67 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         start = len(lead) + 1
         return RouterExample(prompt, ["qa"], start, start + len(clause))
     if kind == "summarize_sentiment":
-        return _build(pick(SUMMARIZE_SENTIMENT), opinion, "", ["sentiment", "summarize"], rng)
+        text = rng.choice([opinion, _opening(rng.choice(pools.passages), rng)])
+        if rng.random() < 0.3:
+            return _build("", text, pick(SUMMARIZE_SENTIMENT_AFTER), ["sentiment", "summarize"], rng)
+        return _build(pick(SUMMARIZE_SENTIMENT), text, "", ["sentiment", "summarize"], rng)
     if kind == "bare_question":
+        if pools.info_questions and rng.random() < 0.35:
+            question = _surface(rng.choice(pools.info_questions), rng)
         return _build("", question, "", ["qa"], rng, quoted=False)
     if kind == "bare_opinion":
         return _build("", _cased_opinion(opinion, rng), "", ["sentiment"], rng, quoted=False)
     if kind == "other":
-        subject = rng.choice([opinion, rng.choice(pools.requests)])
+        subject = rng.choice([opinion, rng.choice(pools.requests), question])
         return _build(pick(OTHER), subject, "", [], rng, tag=False)
     if kind == "request":
-        return _build("", rng.choice(pools.requests), "", [], rng, quoted=False, tag=False)
+        return _build("", _surface(rng.choice(pools.requests), rng), "", [], rng, quoted=False, tag=False)
     chatter = rng.choice(pools.chatter) if pools.chatter and rng.random() < 0.7 else rng.choice(SMALL_TALK)
-    return _build("", chatter, "", [], rng, quoted=False, tag=False)
+    return _build("", _surface(chatter, rng), "", [], rng, quoted=False, tag=False)
+
+
+def _tagged(prompt: str, subject: str, tasks: list[str]) -> RouterExample:
+    start = prompt.index(subject)
+    return RouterExample(prompt, tasks, start, start + len(subject))
+
+
+def _review_question(opinion: str, question: str, rng: random.Random, held_out: bool) -> RouterExample:
+    """A review and a question about it: the sentiment of the review, and the answer from it.
+
+    The question comes as a "tell me ..." clause or as a direct question ("what year did it come out").
+    """
+    if question and rng.random() < 0.5:
+        clause = _as_clause(question)
+    else:
+        clause = rng.choice(split_phrasings(QA_LEADS, held_out)).lower() + " " + rng.choice(REVIEW_QUESTIONS)
+    left, right = rng.choice(QUOTES[1:])
+    quoted = f"{left}{opinion}{right}"
+    ask = _composed("sentiment", rng, held_out).rstrip(":?.- ")
+    templates = [
+        f"{ask} and {clause}: {quoted}",
+        f"{ask}, then {clause}.{rng.choice(JOINERS)}{quoted}",
+        f"{quoted}{rng.choice(AFTER_JOINERS)}{_polarity_question(rng, held_out).rstrip('?:')}? And {clause}?",
+        f"Here's a review: {quoted} {ask[:1].lower()}{ask[1:]}, and {clause}",
+        f"{_polarity_question(rng, held_out).rstrip('?:')}? Also, {clause}?{rng.choice(JOINERS)}{quoted}",
+    ]
+    return _tagged(rng.choice(templates), opinion, ["sentiment", "qa"])
+
+
+def _passage_question(passage: str, question: str, rng: random.Random, held_out: bool) -> RouterExample:
+    """A passage with a question about it, in either order: asking about a text is not summarising it."""
+    reference = rng.choice([r for r in split_phrasings(CONTEXT_REFERENCES, held_out) if r] or [""])
+    templates = [
+        f"{passage}\n\n{question}",
+        f"Context: {passage}\nQuestion: {question}",
+        f"{reference[:1].upper()}{reference[1:]}{question[:1].lower()}{question[1:]}\n\n{passage}",
+        f"{passage} {question}",
+        f"Read this and {rng.choice(split_phrasings(QA_LEADS, held_out)).lower()} {_as_clause(question)}: {passage}",
+    ]
+    prompt = rng.choice(templates)
+    subject = question if question in prompt else question[:1].lower() + question[1:]
+    if subject not in prompt:
+        subject = _as_clause(question)
+    return _tagged(prompt, subject, ["qa"])
 
 
 def _build(
@@ -582,16 +785,18 @@ def _build(
 
 
 KINDS: dict[str, float] = {
-    "sentiment": 0.14,
-    "qa": 0.13,
-    "both": 0.20,
-    "summarize": 0.06,
-    "summarize_sentiment": 0.03,
-    "bare_question": 0.08,
-    "indirect_question": 0.07,
+    "sentiment": 0.13,
+    "qa": 0.11,
+    "both": 0.14,
+    "review_question": 0.06,
+    "summarize": 0.07,
+    "summarize_sentiment": 0.04,
+    "bare_question": 0.09,
+    "indirect_question": 0.06,
+    "passage_question": 0.06,
     "bare_opinion": 0.08,
-    "other": 0.07,
-    "request": 0.08,
+    "other": 0.05,
+    "request": 0.05,
     "small_talk": 0.06,
 }
 
@@ -608,17 +813,20 @@ def handwritten_sets(folder: Path = HANDWRITTEN_DIR) -> dict[str, list[dict[str,
     return {path.stem: read_records(path) for path in sorted(folder.glob("router_*.jsonl"))}
 
 
-def write_splits(data_dir: Path, out_dir: Path, seed: int, sizes: dict[str, int]) -> dict[str, Path]:
+def write_splits(
+    data_dir: Path, out_dir: Path, seed: int, sizes: dict[str, int], opinion_model: Path | None = None
+) -> dict[str, Path]:
     """train/dev with training phrasings, test with held-out phrasings; subjects disjoint across splits."""
-    import json
-
     out_dir.mkdir(parents=True, exist_ok=True)
+    # A generated prompt that happens to equal a hand-written one would let the router see an evaluation prompt.
+    written = {plain(row["prompt"]) for rows in handwritten_sets().values() for row in rows}
     paths = {}
     for offset, (split, count) in enumerate(sizes.items()):
-        pools = SubjectPools.from_data_dir(data_dir, split)
+        pools = SubjectPools.from_data_dir(data_dir, split, opinion_model)
         path = out_dir / f"{split}.jsonl"
         with path.open("w", encoding="utf-8") as handle:
             for example in generate(pools, count, seed + offset, held_out=split == "test"):
-                handle.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
+                if plain(example.prompt) not in written:
+                    handle.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
         paths[split] = path
     return paths
