@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the three models one after another on this machine (CPU or GPU) into models/.
 # The committed sentiment and QA models came from training/gpu_train.sh (best of several runs on one GPU); the
-# router was trained by its line here on a 2-core CPU (about 15 minutes). Expect hours for QA and sentiment.
+# router was trained by its line here on a 2-core CPU (about 11 minutes). Expect hours for QA and sentiment.
 # Sentiment comes first: the router's generator uses it to pick review sentences that are opinions.
 set -euo pipefail
 DATA=${DATA:-../shared/data}

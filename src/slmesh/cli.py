@@ -133,6 +133,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench(args, _settings(args))
 
 
+def _not_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="slmesh", description="A mesh of small ONNX language models.")
     root.add_argument("--models-dir", type=Path, help="defaults to $SLMESH_MODELS_DIR or the repository's models/")
@@ -160,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--threads", type=int, default=2)
     evaluate.add_argument(
         "--batch-size",
-        type=int,
+        type=_not_negative,
         default=0,
         help="rows per model call (default: the skill's usual batch; 1: one request at a time, as served)",
     )

@@ -27,7 +27,7 @@ def windows(ids: list[int], max_length: int) -> list[list[int]]:
     if len(ids) <= max_length:
         return [ids]
     body, width = ids[1:-1], max_length - 2
-    step = width // 2
+    step = max(width // 2, 1)
     return [ids[:1] + body[start : start + width] + ids[-1:] for start in range(0, len(body) - width + step, step)]
 
 

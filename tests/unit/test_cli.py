@@ -46,16 +46,46 @@ def test_demo_answers_the_three_reference_prompts() -> None:
     assert done.stdout.count("skills:    sentiment, qa") == 3
 
 
-@pytest.mark.parametrize("batching", [(), ("--batch-size", "1")])
-def test_eval_sentiment_prints_one_json_object(tmp_path: Path, batching: tuple[str, ...]) -> None:
+def test_eval_sentiment_prints_one_json_object(tmp_path: Path) -> None:
     data = tmp_path / "sentiment.jsonl"
     rows = [{"text": "A wonderful, moving film.", "label": 1}, {"text": "Dull and far too long.", "label": 0}]
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    done = slmesh("eval", "sentiment", "--data", str(data), *batching)
+    done = slmesh("eval", "sentiment", "--data", str(data))
     assert done.returncode == 0, done.stderr
     metrics = json.loads(done.stdout)
     assert metrics["examples"] == 2
     assert 0.0 <= metrics["accuracy"] <= 100.0
+
+
+@pytest.mark.parametrize(("given", "used"), [((), None), (("--batch-size", "1"), 1)])
+def test_eval_passes_the_batch_size_on(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    given: tuple[str, ...],
+    used: int | None,
+) -> None:
+    from slmesh import cli
+    from slmesh.evaluation import metrics
+
+    seen: list[int | None] = []
+
+    def evaluate(skill: object, rows: list[dict[str, object]], batch_size: int | None = None) -> dict[str, object]:
+        seen.append(batch_size)
+        return {"accuracy": 100.0}
+
+    monkeypatch.setitem(metrics.MEASURES, "sentiment", metrics.Measure(("text", "label"), evaluate))
+    data = tmp_path / "sentiment.jsonl"
+    data.write_text(json.dumps({"text": "Fine.", "label": 1}) + "\n")
+    assert cli.main(["eval", "sentiment", "--data", str(data), *given]) == 0
+    assert seen == [used]
+    assert json.loads(capsys.readouterr().out)["accuracy"] == 100.0
+
+
+def test_eval_refuses_a_negative_batch_size(tmp_path: Path) -> None:
+    done = slmesh("eval", "sentiment", "--data", str(tmp_path / "x.jsonl"), "--batch-size", "-1")
+    assert done.returncode == 2
+    assert "--batch-size: must be 0 or more" in done.stderr
 
 
 def test_eval_qa_reads_squad_json(tmp_path: Path) -> None:

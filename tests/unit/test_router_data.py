@@ -16,6 +16,7 @@ from slmesh.training.router_data import (
     SubjectPools,
     generate,
     handwritten_sets,
+    held_out_wordings,
     plain,
     split_phrasings,
 )
@@ -66,14 +67,13 @@ def test_indirect_questions_tag_the_clause_after_the_lead() -> None:
 
 def test_no_held_out_phrasing_is_part_of_a_training_phrasing() -> None:
     training = [plain(p) for items in SPLIT_PHRASINGS for p in split_phrasings(items, held_out=False)]
-    for items in SPLIT_PHRASINGS:
-        for phrasing in split_phrasings(items, held_out=True):
-            if plain(phrasing):
-                assert not [t for t in training if plain(phrasing) in t], phrasing
+    for wording in held_out_wordings():
+        assert not [t for t in training if wording in t], wording
+    assert "praise or criticism" in held_out_wordings()
 
 
-def test_the_second_authors_phrasings_join_their_lists_without_repeats() -> None:
-    merged = [plain(p) for items in router_data.SECOND_AUTHOR.values() for p in items]
+def test_the_paraphrases_join_their_lists_without_repeats() -> None:
+    merged = [plain(p) for items in router_data.PARAPHRASED.values() for p in items]
     assert len(merged) == len(set(merged))
     assert len(router_data.SUMMARIZE_AFTER) > 10
     assert len(router_data.SUMMARIZE_SENTIMENT_AFTER) > 5
@@ -90,13 +90,13 @@ def test_a_passage_with_a_question_is_qa_and_the_question_is_the_subject() -> No
         assert any(plain(subject) in plain(q) for q in POOLS.questions), subject
 
 
-def test_a_question_about_a_review_routes_to_both_with_the_review_as_subject() -> None:
-    examples = [e for seed in range(5) for e in generate(POOLS, 300, seed=seed, held_out=False)]
-    about_review = [e for e in examples if any(q in e.prompt for q in router_data.REVIEW_QUESTIONS)]
+@pytest.mark.parametrize("asked", [*router_data.REVIEW_QUESTIONS[:3], "when did the bridge open"])
+def test_a_question_about_a_review_routes_to_both_with_the_review_as_subject(asked: str) -> None:
+    examples = [e for seed in range(20) for e in generate(POOLS, 300, seed=seed, held_out=False)]
+    about_review = [e for e in examples if asked in e.prompt.lower()]
+    about_review = [e for e in about_review if e.prompt[e.subject_start : e.subject_end] in POOLS.opinions]
     assert about_review
-    for example in about_review:
-        assert example.tasks == ["sentiment", "qa"]
-        assert example.prompt[example.subject_start : example.subject_end] in POOLS.opinions
+    assert {tuple(e.tasks) for e in about_review} == {("sentiment", "qa")}
 
 
 def test_clinc_questions_about_the_world_are_qa_and_assistant_requests_are_not(tmp_path: Path) -> None:
@@ -118,21 +118,51 @@ def test_clinc_questions_about_the_world_are_qa_and_assistant_requests_are_not(t
         with gzip.open(path, "wt", encoding="utf-8") as handle:
             handle.writelines(json.dumps(r) + "\n" for r in records * 10)
     pools = SubjectPools.from_data_dir(tmp_path, "train")
+    assert not pools.reviews
     assert set(pools.info_questions) == {"tell me the weather in paris"}
     assert set(pools.requests) == {"set an alarm for seven"}
     assert set(pools.chatter) == {"are you a bot"}
 
 
-def test_generated_prompts_never_equal_a_handwritten_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pools = SubjectPools(opinions=["fine"], questions=["Why?"], passages=["A."], requests=["hi"], chatter=["hi"])
+def test_generated_prompts_are_never_a_handwritten_prompt_or_a_piece_of_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chatter = ["hi", "cheers mate", "good night"]
+    pools = SubjectPools(opinions=["fine"], questions=["Why?"], passages=["A."], requests=["hi"], chatter=chatter)
     monkeypatch.setattr(
         SubjectPools, "from_data_dir", classmethod(lambda cls, data_dir, split, opinion_model=None: pools)
     )
-    monkeypatch.setattr(router_data, "handwritten_sets", lambda: {"router_x": [{"prompt": "Hi!", "tasks": []}]})
-    paths = router_data.write_splits(tmp_path, tmp_path / "out", seed=1, sizes={"train": 300})
-    prompts = [json.loads(line)["prompt"] for line in paths["train"].read_text().splitlines()]
-    assert prompts
-    assert all(plain(p) != "hi" for p in prompts)
+    written = [{"prompt": "Hi!", "tasks": []}, {"prompt": "Cheers mate, appreciate it", "tasks": []}]
+    monkeypatch.setattr(router_data, "handwritten_sets", lambda: {"router_x": written})
+    paths = router_data.write_splits(tmp_path, tmp_path / "out", seed=1, sizes={"train": 300, "dev": 0})
+    prompts = {plain(json.loads(line)["prompt"]) for line in paths["train"].read_text().splitlines()}
+    assert "good night" in prompts
+    assert not prompts & {"hi", "cheers mate"}
+    assert paths["dev"].read_text() == ""
+
+
+def test_passages_and_review_sentences_of_one_context_stay_in_one_split(tmp_path: Path, models_dir: Path) -> None:
+    reviews = [
+        f"We stayed in room {i}. Room {i} was absolutely wonderful, a perfect and delightful stay." for i in range(30)
+    ]
+    rows: dict[str, list[dict[str, object]]] = {
+        "sentiment/sst2/train.jsonl.gz": [{"text": "a warm , funny and moving film", "label": 1}],
+        "qa/squadshifts_amazon/train.jsonl.gz": [{"question": "Why?", "context": c} for c in reviews],
+        "intent/clinc150/train.jsonl.gz": [{"text": "set an alarm", "intent": "alarm", "domain": "utility"}],
+    }
+    for name in ("qa/squadshifts_new_wiki", "qa/qed_nq", "qa/squadshifts_reddit", "qa/subjqa"):
+        rows[f"{name}/train.jsonl.gz"] = []
+    for name, records in rows.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in records)
+    splits = {s: SubjectPools.from_data_dir(tmp_path, s, models_dir / "sentiment") for s in ("train", "dev", "test")}
+    assert sum(len(p.reviews) for p in splits.values()) == len(reviews)
+    for split, pools in splits.items():
+        assert all(any(review in passage for passage in pools.passages) for review in pools.reviews), split
+        others = [p for other, o in splits.items() if other != split for p in o.passages]
+        assert not [r for r in pools.reviews if any(r in passage for passage in others)], split
 
 
 def test_held_out_leads_reach_only_the_test_split() -> None:

@@ -308,9 +308,12 @@ def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[st
 
     # The same seed regenerates exactly the prompts the model was tuned and tested on.
     out = Path(tempfile.mkdtemp(prefix="slmesh-router-prompts-"))
-    opinion_model = read_card(model_dir)["data"].get("opinion_model", {}).get("path")
+    opinions = read_card(model_dir)["data"].get("opinion_model")
+    opinion_model = Path(opinions["path"]) if opinions else None
+    if opinion_model and export.sha256(opinion_model / "model.onnx") != opinions["sha256"]:
+        raise SystemExit(f"{opinion_model} is not the sentiment model this router's prompts were drawn with")
     sizes = {"train": 0, "dev": 2000, "test": 2000}
-    paths = router_data.write_splits(data_dir, out, seed, sizes, Path(opinion_model) if opinion_model else None)
+    paths = router_data.write_splits(data_dir, out, seed, sizes, opinion_model)
     return {
         "generated_dev": read_records(paths["dev"]),
         "generated_test_unseen_phrasings": read_records(paths["test"]),

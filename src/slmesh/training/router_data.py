@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -368,8 +369,9 @@ BOTH_PATTERNS = [
     "{s} {so}, and {q} it too",
 ]
 PHRASINGS_FILE = Path(__file__).with_name("router_phrasings.json")
-"""Paraphrases written by a second author, so the router learns more than one writer's habits."""
-SECOND_AUTHOR = {
+"""Paraphrases by another writer (a helper agent shown neither this generator nor any evaluation set), so the router
+learns more than one writer's habits. Keys name the list each joins."""
+PARAPHRASED = {
     "SENTIMENT_BEFORE": SENTIMENT,
     "SENTIMENT_AFTER": SENTIMENT_AFTER,
     "QA_BEFORE": QA,
@@ -385,7 +387,7 @@ SECOND_AUTHOR = {
     "QA_LEADS": QA_LEADS,
 }
 SPLIT_PHRASINGS = [
-    *(items for items in SECOND_AUTHOR.values() if items is not SMALL_TALK),
+    *(items for items in PARAPHRASED.values() if items is not SMALL_TALK),
     SENTIMENT_VERBS,
     QA_VERBS,
     OTHER_VERBS,
@@ -434,6 +436,7 @@ REVIEW_QUESTIONS = [
     "where they bought it",
     "how many stars they gave",
 ]
+PASSAGE_FILES = ("squadshifts_new_wiki", "squadshifts_amazon", "squadshifts_reddit")
 REVIEW_FILES = ("subjqa", "squadshifts_amazon")
 OPINION_CONFIDENCE = 0.955
 """Calibrated sentiment score a review sentence needs to count as an opinion: neutral ones ("I bought it in May")
@@ -468,23 +471,32 @@ def plain(text: str) -> str:
     return " ".join(re.sub(r"[^a-z;' ]", " ", text.lower().replace("{o}", " ")).split())
 
 
-def _add_second_author() -> None:
+def held_out_wordings() -> list[str]:
+    """Plain forms of every held-out phrasing and polarity pair ("praise or criticism")."""
+    held = [plain(p) for items in SPLIT_PHRASINGS for p in split_phrasings(items, held_out=True) if plain(p)]
+    return held + [f"{x} or {y}" for a, b in split_phrasings(POLARITIES, held_out=True) for x, y in ((a, b), (b, a))]
+
+
+def _add_paraphrases() -> None:
     """Appends the file's paraphrases to their lists, leaving out any that repeats or is part of another phrasing
-    and any that holds an existing held-out one: no held-out phrasing may end up inside a training phrasing."""
+    and any that holds a held-out wording: no held-out wording may end up inside a training phrasing.
+
+    The lists are extended in place at import because the generator and the tests read them by name.
+    """
     more: dict[str, list[str]] = json.loads(PHRASINGS_FILE.read_text(encoding="utf-8"))
     existing = {plain(p) for items in SPLIT_PHRASINGS for p in items} | {plain(p) for p in SMALL_TALK}
-    held = [plain(p) for items in SPLIT_PHRASINGS for p in split_phrasings(items, held_out=True) if plain(p)]
+    held = held_out_wordings()
     everything = list(existing) + [plain(p) for items in more.values() for p in items]
     for key, items in more.items():
         for phrasing in items:
             text = plain(phrasing)
             inside_another = any(text in other and text != other for other in everything)
             if text and text not in existing and not inside_another and not any(h in text for h in held):
-                SECOND_AUTHOR[key].append(phrasing)
+                PARAPHRASED[key].append(phrasing)
                 existing.add(text)
 
 
-_add_second_author()
+_add_paraphrases()
 
 
 def _question(text: str, rng: random.Random) -> str:
@@ -548,15 +560,9 @@ class SubjectPools:
         questions = [r["question"] for r in iter_jsonl(data_dir / "qa/squadshifts_new_wiki/train.jsonl.gz")]
         questions += [r["question"] for r in iter_jsonl(data_dir / "qa/qed_nq/train.jsonl.gz")]
         questions += [r["question"] for r in iter_jsonl(data_dir / "qa/squadshifts_reddit/train.jsonl.gz")]
-        # Wikipedia, Amazon reviews and Reddit posts: people summarise and ask about all three.
-        passages = list(
-            dict.fromkeys(
-                r["context"]
-                for name in ("squadshifts_new_wiki", "squadshifts_amazon", "squadshifts_reddit")
-                for r in iter_jsonl(data_dir / f"qa/{name}/train.jsonl.gz")
-            )
-        )
         part = {"train": 0, "dev": 1, "test": 2}[split]
+        # Wikipedia, Amazon reviews and Reddit posts: people summarise and ask about all three.
+        passages = _contexts(data_dir, PASSAGE_FILES, part)
 
         def take(rows: list[Row]) -> list[Row]:
             return [r for i, r in enumerate(rows) if i % 10 in ((0, 1, 2, 3, 4, 5, 6, 7), (8,), (9,))[part]]
@@ -567,25 +573,34 @@ class SubjectPools:
         requests = [r["text"] for r in clinc if r["intent"] not in INFO_INTENTS and not _is_question(r["text"])]
         # Questions to the assistant itself ("how are you", "are you a bot") are chatter, not questions to answer.
         chatter = [r["text"] for r in clinc if r["domain"] == "small_talk"]
-        reviews = _confident_opinions(take(_review_sentences(data_dir)), opinion_model) if opinion_model else []
-        return cls(take(sst2), take(questions), take(passages), requests, chatter, info, reviews)
+        reviews = _confident_opinions(_review_sentences(data_dir, part), opinion_model) if opinion_model else []
+        return cls(take(sst2), take(questions), passages, requests, chatter, info, reviews)
 
 
-def _review_sentences(data_dir: Path) -> list[str]:
-    contexts = dict.fromkeys(
-        r["context"] for name in REVIEW_FILES for r in iter_jsonl(data_dir / f"qa/{name}/train.jsonl.gz")
-    )
-    sentences = (s.strip() for c in contexts for s in re.split(r"(?<=[.!?])\s+", c))
+def _split_of(text: str) -> int:
+    """0 (train, 8 in 10), 1 (dev) or 2 (test), fixed by the text itself, so that one context lands in the same split
+    whether it feeds the passages or the review sentences."""
+    bucket = zlib.crc32(text.encode("utf-8")) % 10
+    return 0 if bucket < 8 else bucket - 7
+
+
+def _contexts(data_dir: Path, names: Sequence[str], part: int) -> list[str]:
+    rows = (r["context"] for name in names for r in iter_jsonl(data_dir / f"qa/{name}/train.jsonl.gz"))
+    return [c for c in dict.fromkeys(rows) if _split_of(c) == part]
+
+
+def _review_sentences(data_dir: Path, part: int) -> list[str]:
+    sentences = (s.strip() for c in _contexts(data_dir, REVIEW_FILES, part) for s in re.split(r"(?<=[.!?])\s+", c))
     return list(dict.fromkeys(s for s in sentences if 5 <= len(s.split()) <= 25))
 
 
 def _confident_opinions(sentences: list[str], model_dir: Path) -> list[str]:
+    """One sentence per call: dynamic int8 would otherwise make a sentence's score depend on its batch."""
     from slmesh.runtime import load_bundle
     from slmesh.skills.sentiment import SentimentSkill
 
     skill = SentimentSkill(load_bundle(model_dir, "sentiment"))
-    scores = [r.score for start in range(0, len(sentences), 256) for r in skill.predict(sentences[start : start + 256])]
-    return [s for s, score in zip(sentences, scores, strict=True) if score >= OPINION_CONFIDENCE]
+    return [s for s in sentences if skill.predict([s])[0].score >= OPINION_CONFIDENCE]
 
 
 def _render(before: str, subject: str, after: str, rng: random.Random) -> tuple[str, int, int]:
@@ -756,8 +771,10 @@ def _passage_question(passage: str, question: str, rng: random.Random, held_out:
         f"Context: {passage}\nQuestion: {question}",
         f"{reference[:1].upper()}{reference[1:]}{question[:1].lower()}{question[1:]}\n\n{passage}",
         f"{passage} {question}",
-        f"Read this and {rng.choice(split_phrasings(QA_LEADS, held_out)).lower()} {_as_clause(question)}: {passage}",
     ]
+    if QUESTION_START.match(question):
+        lead = rng.choice(split_phrasings(QA_LEADS, held_out)).lower()
+        templates.append(f"Read this and {lead} {_as_clause(question)}: {passage}")
     prompt = rng.choice(templates)
     subject = question if question in prompt else question[:1].lower() + question[1:]
     if subject not in prompt:
@@ -818,15 +835,32 @@ def write_splits(
 ) -> dict[str, Path]:
     """train/dev with training phrasings, test with held-out phrasings; subjects disjoint across splits."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    # A generated prompt that happens to equal a hand-written one would let the router see an evaluation prompt.
-    written = {plain(row["prompt"]) for rows in handwritten_sets().values() for row in rows}
+    written = _word_runs(plain(row["prompt"]) for rows in handwritten_sets().values() for row in rows)
     paths = {}
     for offset, (split, count) in enumerate(sizes.items()):
-        pools = SubjectPools.from_data_dir(data_dir, split, opinion_model)
         path = out_dir / f"{split}.jsonl"
+        examples: Iterable[RouterExample] = ()
+        if count:
+            pools = SubjectPools.from_data_dir(data_dir, split, opinion_model)
+            examples = generate(pools, count, seed + offset, held_out=split == "test")
         with path.open("w", encoding="utf-8") as handle:
-            for example in generate(pools, count, seed + offset, held_out=split == "test"):
+            for example in examples:
                 if plain(example.prompt) not in written:
                     handle.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
         paths[split] = path
     return paths
+
+
+def _word_runs(texts: Iterable[str]) -> set[str]:
+    """Every text, and every run of two or more consecutive words in it.
+
+    A generated prompt equal to a hand-written one, or to a piece of one ("cheers mate" inside "Cheers mate,
+    appreciate it"), would let the router train on an evaluation prompt. Single words ("thanks") are too common to
+    count as a piece.
+    """
+    runs = set()
+    for text in texts:
+        words = text.split()
+        runs.add(text)
+        runs.update(" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 2, len(words) + 1))
+    return runs
