@@ -9,17 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from slmesh.training import router_data
-from slmesh.training.router_data import (
-    QA_LEADS,
-    SPLIT_PHRASINGS,
-    SubjectPools,
-    generate,
-    handwritten_sets,
-    held_out_wordings,
-    plain,
-    split_phrasings,
-)
+from slmesh.training import router_data, router_wording
+from slmesh.training.router_data import SubjectPools, generate, handwritten_sets
+from slmesh.training.router_wording import QA_LEADS, SPLIT_PHRASINGS, held_out_wordings, plain, split_phrasings
 
 pytestmark = pytest.mark.unit
 
@@ -73,10 +65,10 @@ def test_no_held_out_phrasing_is_part_of_a_training_phrasing() -> None:
 
 
 def test_the_paraphrases_join_their_lists_without_repeats() -> None:
-    merged = [plain(p) for items in router_data.PARAPHRASED.values() for p in items]
+    merged = [plain(p) for items in router_wording.PARAPHRASED.values() for p in items]
     assert len(merged) == len(set(merged))
-    assert len(router_data.SUMMARIZE_AFTER) > 10
-    assert len(router_data.SUMMARIZE_SENTIMENT_AFTER) > 5
+    assert len(router_wording.SUMMARIZE_AFTER) > 10
+    assert len(router_wording.SUMMARIZE_SENTIMENT_AFTER) > 5
 
 
 def test_a_passage_with_a_question_is_qa_and_the_question_is_the_subject() -> None:
@@ -90,7 +82,7 @@ def test_a_passage_with_a_question_is_qa_and_the_question_is_the_subject() -> No
         assert any(plain(subject) in plain(q) for q in POOLS.questions), subject
 
 
-@pytest.mark.parametrize("asked", [*router_data.REVIEW_QUESTIONS[:3], "when did the bridge open"])
+@pytest.mark.parametrize("asked", [*router_wording.REVIEW_QUESTIONS[:3], "when did the bridge open"])
 def test_a_question_about_a_review_routes_to_both_with_the_review_as_subject(asked: str) -> None:
     examples = [e for seed in range(20) for e in generate(POOLS, 300, seed=seed, held_out=False)]
     about_review = [e for e in examples if asked in e.prompt.lower()]
