@@ -59,7 +59,8 @@ def share_threads(threads: int = 0) -> int:
     """Gives every later session of this process one intra-op pool of `threads` (0: one per usable core).
 
     Sessions with pools of their own fight over the same few cores when skills run side by side (on 2 cores, three
-    sessions' spinning threads doubled the pipeline's latency); one shared pool adds no threads per session. The
+    sessions' spinning threads doubled the pipeline's latency once: a one-off observation in docs/benchmark.md); one
+    shared pool adds no threads per session. The
     pool spins while waiting for work (ONNX Runtime's Python API cannot turn that off for a global pool), which is
     what makes two threads pay off for a 100-token QA call. ONNX Runtime sizes the pool once per process, so the
     first call decides; the size in use is returned. Once it exists, every session of the process must use it:
@@ -96,8 +97,10 @@ def session_options(threads: int = 1) -> ort.SessionOptions:
 
 
 UNFUSED = ["SkipLayerNormFusion"]
-"""ONNX Runtime fusions left out: on AVX-512 CPUs the fused SkipLayerNormalization kernel is slower than the Add and
-LayerNormalization it replaces (sentiment batch of 32 x 20 tokens: 31.5 -> 27.8 ms; QA, 115 tokens: 8.1 -> 7.5 ms)."""
+"""ONNX Runtime fusions left out: on this AVX-512 CPU the fused SkipLayerNormalization kernel is a little slower than
+the Add and LayerNormalization it replaces (`python -m slmesh.bench.probes fusion MODEL`: medians of three, sentiment
+32 x 20 tokens 45.6 -> 40.5 ms, QA 115 tokens 9.6 -> 9.0 ms; single repetitions vary more than that, see
+docs/benchmark.md)."""
 
 
 def new_session(path: Path, threads: int = 1, disabled: Sequence[str] = UNFUSED) -> ort.InferenceSession:

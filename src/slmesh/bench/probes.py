@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from slmesh.bench.stats import latency_samples
 from slmesh.bench.workload import article_requests
 from slmesh.encoding import head_tail, pad_batch, windows
 from slmesh.runtime import UNFUSED, ModelBundle, ModelStore, load_bundle, new_session, read_card, share_threads
@@ -30,14 +32,7 @@ MODELS = Path("models")
 
 
 def _p50_ms(call: Callable[[], object], runs: int, warmup: int = 10) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(times), 2)
+    return round(statistics.median(latency_samples(call, runs, warmup)), 2)
 
 
 def _feeds(batch: int, tokens: int) -> dict[str, np.ndarray]:
@@ -176,49 +171,48 @@ def qa_threshold(args: argparse.Namespace) -> None:
             print(json.dumps({"threshold": threshold, "data": name, "exact_match": em, "f1": f1}))
 
 
-def _pieces(ids: list[int], strategy: str, length: int) -> list[list[int]]:
-    """What the model sees of one long review: one cut of `length` tokens, or every overlapping window of it."""
-    if len(ids) <= length:
-        return [ids]
-    if strategy == "head":
-        return [ids[: length - 1] + ids[-1:]]
-    if strategy == "tail":
-        return [ids[:1] + ids[len(ids) - length + 1 :]]
-    if strategy == "head-tail":
-        return [head_tail(ids, length, length // 4)]
-    return windows(ids, length)
+STRATEGIES = ("head", "tail", "head-tail", "windows")
+
+
+def _reading(strategy: str, length: int) -> dict[str, Any]:
+    """Sentiment inference settings for one way of reading a long review.
+
+    A cut takes its first tokens from the start of the review ([CLS] included: all of them for head, only [CLS] for
+    tail, a quarter for head-tail) and the rest from its end.
+    """
+    if strategy == "windows":
+        return {"max_length": length, "long_text": "windows"}
+    head = {"head": length, "tail": 1, "head-tail": length // 4}[strategy]
+    return {"max_length": length, "head_tokens": head, "long_text": "head_tail"}
 
 
 def sentiment_long(args: argparse.Namespace) -> None:
-    """Accuracy and time per review on held-out IMDB as the model sees head, tail, head+tail or all windows."""
+    """Accuracy and time per review on held-out IMDB as the served skill reads it: head, tail, head+tail or windows."""
+    from slmesh.skills.sentiment import SentimentSkill
     from slmesh.training.sentiment import default_data
 
     share_threads(args.threads)
     bundle = load_bundle(args.model_dir, "sentiment")
     rows = default_data(args.data_dir, True, args.reviews, args.seed)["imdb_dev"]
-    encoded = [e.ids for e in bundle.tokenizer.encode_batch([r["text"] for r in rows])]
+    texts = [r["text"] for r in rows]
+    encoded = [e.ids for e in bundle.tokenizer.encode_batch(texts)]
     labels = np.array([int(r["label"]) for r in rows])
     print(json.dumps({"reviews": len(rows), "longer_than_512": sum(len(ids) > 512 for ids in encoded)}))
     for strategy in args.strategies:
         for length in args.lengths:
-            pieces = [_pieces(ids, strategy, length) for ids in encoded]
-            flat = sorted(((len(p), i, p) for i, ps in enumerate(pieces) for p in ps), key=lambda t: t[0])
-            sums = np.zeros((len(rows), 2), dtype=np.float64)
+            reading = {**bundle.inference, **_reading(strategy, length)}
+            skill = SentimentSkill(dataclasses.replace(bundle, inference=reading), slice_size=args.batch)
             started = time.perf_counter()
-            for start in range(0, len(flat), args.batch):
-                part = flat[start : start + args.batch]
-                logits = bundle.run(pad_batch([p for _, _, p in part]))[0]
-                for (_, owner, _), row in zip(part, logits, strict=True):
-                    sums[owner] += row
+            logits = skill.logits(texts)
             seconds = time.perf_counter() - started
-            accuracy = float((sums.argmax(axis=-1) == labels).mean())
+            calls = sum(len(windows(ids, length)) for ids in encoded) if strategy == "windows" else len(rows)
             print(
                 json.dumps(
                     {
                         "strategy": strategy,
                         "tokens": length,
-                        "accuracy": round(100 * accuracy, 2),
-                        "model_calls_per_review": round(len(flat) / len(rows), 2),
+                        "accuracy": round(100 * float((logits.argmax(axis=-1) == labels).mean()), 2),
+                        "model_calls_per_review": round(calls / len(rows), 2),
                         "ms_per_review": round(1000 * seconds / len(rows), 2),
                         "batch": args.batch,
                         "threads": args.threads,
@@ -252,7 +246,7 @@ def static_int8(args: argparse.Namespace) -> None:
             if prompt is None:
                 return None
             ids = tokenizer.encode(prompt).ids
-            return pad_batch([ids[: limit - 1] + ids[-1:] if len(ids) > limit else ids])
+            return pad_batch([head_tail(ids, limit, limit)])
 
     static_file = "model_static.onnx"
     quantize_static(
@@ -329,7 +323,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--reviews", type=int, default=1000, help="the held-out IMDB reviews of the sentiment card")
     p.add_argument("--seed", type=int, default=13, help="the training seed that picked them")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--strategies", nargs="+", default=["head", "tail", "head-tail", "windows"])
+    p.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
     p.add_argument("--batch", type=int, default=16, help="pieces per model call, sorted by length")
     p.add_argument("--lengths", type=int, nargs="+", default=[128, 256, 512])
     return root

@@ -24,8 +24,9 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 class SentimentSkill:
-    def __init__(self, bundle: ModelBundle) -> None:
+    def __init__(self, bundle: ModelBundle, slice_size: int = SLICE) -> None:
         self._bundle = bundle
+        self._slice = slice_size
         cfg = bundle.inference
         self._max_length = int(cfg["max_length"])
         self._head = int(cfg.get("head_tokens", self._max_length))
@@ -45,8 +46,8 @@ class SentimentSkill:
         pieces.sort(key=lambda item: len(item[1]))
         sums = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
         counts = np.zeros(len(texts))
-        for start in range(0, len(pieces), SLICE):
-            part = pieces[start : start + SLICE]
+        for start in range(0, len(pieces), self._slice):
+            part = pieces[start : start + self._slice]
             owners = [i for i, _ in part]
             np.add.at(sums, owners, self._bundle.run(pad_batch([p for _, p in part]))[0])
             np.add.at(counts, owners, 1)
