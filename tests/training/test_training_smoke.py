@@ -242,3 +242,76 @@ def test_trained_models_serve_through_the_same_inference_code(trained: tuple[Pat
         assert answer.no_answer_reason != "no_context"
     finally:
         pipeline.close()
+
+
+def test_int8_weights_read_back_within_one_quantisation_step_of_fp32(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path
+) -> None:
+    from slmesh.training.onnx_weights import state_dict_from_onnx
+
+    out, _ = trained
+    fp32 = state_dict_from_onnx(out / "sentiment" / "model_fp32.onnx")
+    int8 = state_dict_from_onnx(out / "sentiment" / "model.onnx")
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(tiny_base), num_labels=2)
+    params = dict(model.named_parameters())
+    assert set(fp32) == set(int8) == set(params)
+    for name, weight in fp32.items():
+        assert weight.shape == tuple(params[name].shape), name
+        # 7-bit weights: the worst rounding is half a step, a 127th of the largest magnitude of the row or tensor.
+        assert abs(weight - int8[name]).max() <= abs(weight).max() / 120 + 1e-7, name
+
+
+@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+def test_first_feed_forward_output_stays_fp32(trained: tuple[Path, dict[str, Any]], skill: str) -> None:
+    import onnx
+
+    out, cards = trained
+    ops = {n.name: n.op_type for n in onnx.load(str(out / skill / "model.onnx")).graph.node}
+    assert ops["/bert/encoder/layer.0/output/dense/MatMul"] == "MatMul"
+    assert "/bert/encoder/layer.0/intermediate/dense/MatMul_quant" in ops
+    assert cards[skill]["quantization"]["kept_fp32"] == ["/bert/encoder/layer.0/output/dense/MatMul"]
+    assert cards["router"]["quantization"]["kept_fp32"] == []
+
+
+def test_rebuilt_fp32_decides_like_the_int8_file_it_came_from(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from slmesh.training.onnx_weights import state_dict_from_onnx
+
+    out, _ = trained
+    model_dir = tmp_path / "sentiment"
+    shutil.copytree(out / "sentiment", model_dir)
+    (model_dir / "model_fp32.onnx").unlink()
+    command = [sys.executable, "-m", "slmesh.training", "rebuild-fp32", "sentiment", "--model-dir", str(model_dir)]
+    done = subprocess.run([*command, "--base-model", str(tiny_base)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    int8 = state_dict_from_onnx(model_dir / "model.onnx")
+    rebuilt = state_dict_from_onnx(model_dir / "model_fp32.onnx")
+    assert all(abs(rebuilt[name] - int8[name]).max() < 1e-6 for name in int8)
+    card = json.loads((model_dir / "card.json").read_text())
+    assert card["fp32_rebuilt_from_int8"]["sha256"] == card["files"]["model.onnx"]["sha256"]
+
+    probe = [sys.executable, "-m", "slmesh.bench.probes", "int8-sensitivity", str(model_dir), "--extra", "0"]
+    done = subprocess.run([*probe, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["kept_fp32"] for r in rows[:2]] == ["all int8", "export setting"]
+    assert len(rows) == 2 + 2 * 6 + 2  # six MatMuls per layer, then the pooler and the classifier
+    assert all(0 <= r["agreement"] <= 100 and r["examples"] == 20 for r in rows)
+
+
+def test_held_out_wikipedia_articles_leave_training_for_the_dev_sets(tmp_path: Path) -> None:
+    from slmesh.training import qa
+
+    rows = _qa_rows(random.Random(1), 12)
+    for i, row in enumerate(rows):
+        row["title"] = "de"[i % 2] if i < 6 else "abc"[i % 3]  # crc32 % 6: d and e are 0, a b c are not
+    for name in qa.TRAIN_FILES + qa.DEV_FILES:
+        _write(tmp_path / name, rows)
+    trained_on = [r["title"] for r in qa.default_rows(tmp_path, (qa.WIKI_FILE,))]
+    held_out = [r["title"] for r in qa.dev_sets(tmp_path)[qa.WIKI_DEV]]
+    assert sorted(held_out) == list("dddeee") and sorted(trained_on) == list("aabbcc")
+    assert len(qa.default_rows(tmp_path, (qa.TRAIN_FILES[1],))) == 12
+    assert qa.WIKI_DEV not in qa.dev_sets(tmp_path, wiki_dev=False)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
+from slmesh.bench.int8_probe import int8_sensitivity
 from slmesh.bench.stats import latency_samples
 from slmesh.bench.workload import article_requests
 from slmesh.encoding import head_tail, pad_batch, windows
@@ -317,6 +318,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, help="a router training run: model.onnx, model_fp32.onnx, prompts/")
     p.add_argument("--calibration", type=int, default=300, help="training prompts that set the activation ranges")
     p.add_argument("--threads", type=int, default=1)
+    p = probe("int8-sensitivity", int8_sensitivity, None)
+    p.add_argument("model_dir", type=Path, help="a model folder with model_fp32.onnx")
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    p.add_argument("--match", default="", help="regular expression over node names (default: every weight MatMul)")
+    p.add_argument("--extra", type=int, default=200, help="IMDB reviews (sentiment) or QA questions in the sample")
+    p.add_argument("--threads", type=int, default=2)
     p = probe("sentiment-long", sentiment_long, None)
     p.add_argument("--model-dir", type=Path, default=MODELS / "sentiment")
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))

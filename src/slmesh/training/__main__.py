@@ -61,9 +61,14 @@ def _card(
     }
 
 
-def _export(model: torch.nn.Module, sample: list[dict[str, Any]], outputs: list[str], out: Path) -> None:
+def _export(skill: str, model: torch.nn.Module, sample: list[dict[str, Any]], outputs: list[str], out: Path) -> None:
     export.export_onnx(model, sample, outputs, out / FP32_FILE)
-    export.quantize_int8(out / FP32_FILE, out / "model.onnx")
+    export.quantize_int8(out / FP32_FILE, out / "model.onnx", export.KEPT_FP32[skill])
+
+
+def _quantization(skill: str, model_dir: Path) -> dict[str, Any]:
+    kept = export.kept_nodes(model_dir / FP32_FILE, export.KEPT_FP32[skill])
+    return {"method": "dynamic int8, per-channel 7-bit weights", "kept_fp32": kept}
 
 
 def _parity(
@@ -96,6 +101,7 @@ def _parity_sample(
 def _measure(
     out: Path, skill: str, card: dict[str, Any], dev_sets: dict[str, list[dict[str, Any]]], threads: int
 ) -> None:
+    card["quantization"] = _quantization(skill, out)
     cards.write_card(out, card)
     card["metrics"] = {}
     evaluate = MEASURES[skill].evaluate
@@ -134,7 +140,7 @@ def sentiment(args: argparse.Namespace) -> None:
         dev_sets["imdb_heldout"] = data["imdb_dev"]
     inference = {"max_length": args.max_length, "head_tokens": args.head}
     sample = _parity_sample("sentiment", tokenizer, inference, dev_sets, args.seed)
-    _export(model, sample, ["logits"], args.out)
+    _export("sentiment", model, sample, ["logits"], args.out)
     files = args.train_data or ["sentiment/sst2/train.jsonl.gz"] + (
         [f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out)"] if args.imdb else []
     )
@@ -154,7 +160,7 @@ def qa(args: argparse.Namespace) -> None:
     )
     if args.limit:
         rows = rows[: args.limit]
-    dev_sets = task.dev_sets(args.data_dir)
+    dev_sets = task.dev_sets(args.data_dir, wiki_dev=not args.train_data)
     if args.limit:
         dev_sets = {k: v[: args.limit] for k, v in dev_sets.items()}
     cfg = _config(args)
@@ -164,12 +170,12 @@ def qa(args: argparse.Namespace) -> None:
     dev_all = [r for v in dev_sets.values() for r in v]
     inference = {"max_length": args.max_length, "stride": args.stride}
     sample = _parity_sample("qa", tokenizer, inference, dev_sets, args.seed)
-    _export(model, sample, ["start_logits", "end_logits"], args.out)
+    _export("qa", model, sample, ["start_logits", "end_logits"], args.out)
     card = _card(
         "qa",
         args,
         info,
-        args.train_data or list(task.TRAIN_FILES),
+        args.train_data or [f"{n} (minus {task.WIKI_DEV})" if n == task.WIKI_FILE else n for n in task.TRAIN_FILES],
         "Extractive QA with a doc stride and a tuned no-answer threshold.",
     )
     card["inference"]["null_threshold"] = -1e9
@@ -216,7 +222,7 @@ def router(args: argparse.Namespace) -> None:
     tokenizer.save(str(args.out / "tokenizer.json"))
     inference = {"max_length": args.max_length, "skills": skills}
     sample = _parity_sample("router", tokenizer, inference, {"generated_dev": dev_rows}, args.seed)
-    _export(model, sample, ["skill_logits", "subject_logits"], args.out)
+    _export("router", model, sample, ["skill_logits", "subject_logits"], args.out)
     card = _card(
         "router",
         args,
@@ -252,7 +258,12 @@ def router_prompts(args: argparse.Namespace) -> None:
 
 SELECTION: dict[str, list[tuple[str, str]]] = {
     "sentiment": [("sst2_dev", "accuracy"), ("imdb_heldout", "accuracy")],
-    "qa": [("qed_nq_dev", "f1"), ("subjqa_dev", "f1"), ("subjqa_dev_unanswerable", "f1")],
+    "qa": [
+        ("qed_nq_dev", "f1"),
+        ("subjqa_dev", "f1"),
+        ("subjqa_dev_unanswerable", "f1"),
+        ("squadshifts_new_wiki_dev", "f1"),
+    ],
     # Generated prompts saturate near 99%; the hand-written dev sets are what tracks real prompts (the *_test sets
     # stay out of every choice).
     "router": [
@@ -289,7 +300,9 @@ def pick(args: argparse.Namespace) -> None:
     print(json.dumps({"picked": str(best), "mean_int8_dev_metric": round(best_score, 2)}))
 
 
-def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[str, list[dict[str, Any]]]:
+def _dev_sets(
+    skill: str, data_dir: Path, seed: int, model_dir: Path, opinion_model: Path | None = None
+) -> dict[str, list[dict[str, Any]]]:
     from slmesh.datasets_io import read_records
 
     if skill == "sentiment":
@@ -301,7 +314,9 @@ def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[st
     if skill == "qa":
         from slmesh.training import qa as qa_task
 
-        return qa_task.dev_sets(data_dir)
+        # Models trained before the Wikipedia articles were held out saw them: measuring on them would flatter.
+        trained_on = read_card(model_dir)["data"]["train"]
+        return qa_task.dev_sets(data_dir, wiki_dev=qa_task.WIKI_FILE not in trained_on)
     import tempfile
 
     from slmesh.training import router_data
@@ -309,9 +324,12 @@ def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[st
     # The same seed regenerates exactly the prompts the model was tuned and tested on.
     out = Path(tempfile.mkdtemp(prefix="slmesh-router-prompts-"))
     opinions = read_card(model_dir)["data"].get("opinion_model")
-    opinion_model = Path(opinions["path"]) if opinions else None
+    opinion_model = (opinion_model or Path(opinions["path"])) if opinions else None
     if opinion_model and export.sha256(opinion_model / "model.onnx") != opinions["sha256"]:
-        raise SystemExit(f"{opinion_model} is not the sentiment model this router's prompts were drawn with")
+        raise SystemExit(
+            f"{opinion_model} is not the sentiment model this router's prompts were drawn with (sha256 "
+            f"{opinions['sha256']}); check out that model.onnx from git history and pass its folder as --opinion-model"
+        )
     sizes = {"train": 0, "dev": 2000, "test": 2000}
     paths = router_data.write_splits(data_dir, out, seed, sizes, opinion_model)
     return {
@@ -321,28 +339,72 @@ def _dev_sets(skill: str, data_dir: Path, seed: int, model_dir: Path) -> dict[st
     }
 
 
-def requantize(args: argparse.Namespace) -> None:
-    """Quantises the kept fp32 ONNX file again with the current settings and re-checks parity against it."""
+def _onnx_parity(
+    args: argparse.Namespace, card: dict[str, Any], dev: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """Parity of the int8 file against the fp32 ONNX file beside it (the torch weights are gone by now)."""
     from tokenizers import Tokenizer
 
-    card = read_card(args.model_dir)
-    export.quantize_int8(args.model_dir / FP32_FILE, args.model_dir / "model.onnx")
-    dev = _dev_sets(args.skill, args.data_dir, args.seed, args.model_dir)
     tokenizer = Tokenizer.from_file(str(args.model_dir / "tokenizer.json"))
     sample = _parity_sample(args.skill, tokenizer, card["inference"], dev, args.seed)
     reference = export.onnx_reference(args.model_dir / FP32_FILE)
-    card["parity"] = _parity(args.skill, reference, args.model_dir, sample, "onnx fp32 (torch weights not kept)")
+    rebuilt = "fp32_rebuilt_from_int8" in card
+    against = "onnx fp32 rebuilt from int8" if rebuilt else "onnx fp32 (torch weights not kept)"
+    return _parity(args.skill, reference, args.model_dir, sample, against)
+
+
+def requantize(args: argparse.Namespace) -> None:
+    """Quantises the kept fp32 ONNX file again with the current settings and re-checks parity against it."""
+    card = read_card(args.model_dir)
+    export.quantize_int8(args.model_dir / FP32_FILE, args.model_dir / "model.onnx", export.KEPT_FP32[args.skill])
+    card["quantization"] = _quantization(args.skill, args.model_dir)
+    dev = _dev_sets(args.skill, args.data_dir, args.seed, args.model_dir, args.opinion_model)
+    card["parity"] = _onnx_parity(args, card, dev)
     cards.write_card(args.model_dir, card)
     print(json.dumps(card["parity"]))
 
 
+def rebuild_fp32(args: argparse.Namespace) -> None:
+    """Writes model_fp32.onnx from the int8 file's weights, dequantised, for a model whose trained fp32 file was lost.
+
+    Its decisions differ from the int8 file's only by activation quantisation, so `requantize` can then re-quantise
+    the model with the current settings and the card can show fp32 metrics and parity again.
+    """
+    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+    from slmesh.training.common import keep_layers, start_from_onnx
+
+    card = read_card(args.model_dir)
+    base = resolve_base_model(args.base_model)
+    if args.skill == "sentiment":
+        labels = card["inference"]["labels"]
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base, num_labels=len(labels), id2label=dict(enumerate(labels))
+        )
+        outputs = ["logits"]
+    else:
+        model = AutoModelForQuestionAnswering.from_pretrained(base)
+        outputs = ["start_logits", "end_logits"]
+    keep_layers(model.base_model, int(card["training"].get("encoder_layers", 0)))
+    int8 = args.model_dir / "model.onnx"
+    start_from_onnx(model, int8)
+    # Tracing needs inputs of the right kind only; ids 0-2 exist in every vocabulary.
+    sample = [{"input_ids": [0, 1, 2], "attention_mask": [1, 1, 1], "token_type_ids": [0, 0, 0]}] * 2
+    export.export_onnx(model, sample, outputs, args.model_dir / FP32_FILE)
+    card["fp32_rebuilt_from_int8"] = {"sha256": export.sha256(int8), "bytes": int8.stat().st_size}
+    card["fp32_bytes"] = (args.model_dir / FP32_FILE).stat().st_size
+    cards.write_card(args.model_dir, card)
+    print(json.dumps({"fp32": str(args.model_dir / FP32_FILE), **card["fp32_rebuilt_from_int8"]}))
+
+
 def recard(args: argparse.Namespace) -> None:
-    """Re-measures a model's int8 dev metrics and latency on this machine and rewrites its card.
+    """Re-measures a model's dev metrics (int8, and fp32 when its file is kept: then parity too) and latency, and
+    rewrites its card.
 
     With --tune-null-threshold the QA threshold is tuned on the int8 model (for runs whose fp32 file is gone).
     """
     card = read_card(args.model_dir)
-    dev_sets = _dev_sets(args.skill, args.data_dir, args.seed, args.model_dir)
+    dev_sets = _dev_sets(args.skill, args.data_dir, args.seed, args.model_dir, args.opinion_model)
     if args.tune_null_threshold:
         from slmesh.training import qa as task
 
@@ -352,12 +414,17 @@ def recard(args: argparse.Namespace) -> None:
         card["inference"]["null_threshold"] = task.tune_null_threshold(skill, [r for v in dev_sets.values() for r in v])
         card["inference_tuned_on"] = "int8"
         cards.write_card(args.model_dir, card)
-    runner = BUILDERS[args.skill](load_bundle(args.model_dir, args.skill, args.threads))
     evaluate = MEASURES[args.skill].evaluate
-    card.setdefault("metrics", {})["int8"] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
+    card["metrics"] = {}
+    for precision, name in (("fp32", FP32_FILE), ("int8", "model.onnx")):
+        if (args.model_dir / name).is_file():
+            runner = BUILDERS[args.skill](load_bundle(args.model_dir, args.skill, args.threads, name))
+            card["metrics"][precision] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
+    if (args.model_dir / FP32_FILE).is_file():
+        card["parity"] = _onnx_parity(args, card, dev_sets)
     card["latency_ms_batch1"] = cards.batch1_latency_ms(args.model_dir, args.skill, REFERENCE_PROMPTS[0])
     cards.write_card(args.model_dir, card)
-    print(json.dumps(card["metrics"]["int8"]))
+    print(json.dumps({"metrics": card["metrics"], "parity": card.get("parity")}))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -417,9 +484,14 @@ def parser() -> argparse.ArgumentParser:
     chooser.add_argument("skill", choices=sorted(SELECTION))
     chooser.add_argument("runs", type=Path, nargs="+")
     chooser.add_argument("--out", type=Path, required=True)
+    rebuild = sub.add_parser("rebuild-fp32", help="rebuild a lost model_fp32.onnx from the int8 weights")
+    rebuild.set_defaults(handler=rebuild_fp32)
+    rebuild.add_argument("skill", choices=["sentiment", "qa"])
+    rebuild.add_argument("--model-dir", type=Path, required=True)
+    rebuild.add_argument("--base-model", default=DEFAULT_BASE, help="the architecture the weights belong to")
     for name, handler, summary in (
         ("requantize", requantize, "re-quantise model_fp32.onnx and re-check parity"),
-        ("card", recard, "re-measure a model's int8 metrics on this machine"),
+        ("card", recard, "re-measure a model's dev metrics (int8, and fp32 when kept) on this machine"),
     ):
         existing = sub.add_parser(name, help=summary)
         existing.set_defaults(handler=handler)
@@ -429,6 +501,11 @@ def parser() -> argparse.ArgumentParser:
         existing.add_argument("--seed", type=int, default=13)
         existing.add_argument("--threads", type=int, default=2)
         existing.add_argument("--tune-null-threshold", action="store_true", help="card qa only")
+        existing.add_argument(
+            "--opinion-model",
+            type=Path,
+            help="router only: where the sentiment model that drew its prompts is now (sha256 as in the card)",
+        )
     return root
 
 

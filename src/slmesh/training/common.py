@@ -63,6 +63,21 @@ class RunConfig:
     layers: int = 0
 
 
+def start_from_onnx(model: torch.nn.Module, path: Path) -> None:
+    """Replaces every parameter with the one stored in an exported model of the same shape (int8 is dequantised)."""
+    from slmesh.training.onnx_weights import state_dict_from_onnx
+
+    stored = state_dict_from_onnx(path)
+    params = dict(model.named_parameters())
+    missing, unknown = sorted(set(params) - set(stored)), sorted(set(stored) - set(params))
+    wrong = [n for n in set(params) & set(stored) if tuple(params[n].shape) != stored[n].shape]
+    if missing or unknown or wrong:
+        raise SystemExit(f"{path} does not fit this model: missing {missing}, unknown {unknown}, other shape {wrong}")
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(torch.from_numpy(stored[name]))
+
+
 def training_arguments(cfg: RunConfig, work_dir: Path, **extra: Any) -> Any:
     from transformers import TrainingArguments
 
