@@ -160,7 +160,8 @@ def qa(args: argparse.Namespace) -> None:
     )
     if args.limit:
         rows = rows[: args.limit]
-    dev_sets = task.dev_sets(args.data_dir, wiki_dev=not args.train_data)
+    held_out = [] if args.train_data else [task.WIKI_DEV]
+    dev_sets = task.dev_sets(args.data_dir, wiki_dev=bool(held_out))
     if args.limit:
         dev_sets = {k: v[: args.limit] for k, v in dev_sets.items()}
     cfg = _config(args)
@@ -178,6 +179,7 @@ def qa(args: argparse.Namespace) -> None:
         args.train_data or [f"{n} (minus {task.WIKI_DEV})" if n == task.WIKI_FILE else n for n in task.TRAIN_FILES],
         "Extractive QA with a doc stride and a tuned no-answer threshold.",
     )
+    card["data"]["held_out"] = held_out
     card["inference"]["null_threshold"] = -1e9
     cards.write_card(args.out, card)
     fp32 = QASkill(load_bundle(args.out, "qa", args.threads, FP32_FILE))
@@ -278,18 +280,19 @@ def pick(args: argparse.Namespace) -> None:
     """Prints every candidate's int8 dev metrics and copies the best into --out (fp32 export included when kept)."""
     import shutil
 
-    criteria = SELECTION[args.skill]
-    scored = []
+    finished: dict[Path, dict[str, Any]] = {}
     for run in args.runs:
         if not (run / "card.json").is_file() or "metrics" not in read_card(run):
             print(json.dumps({"run": str(run), "status": "no finished card"}))
             continue
         card = read_card(run)
         print(json.dumps({"run": str(run), "training": card["training"], "int8": card["metrics"]["int8"]}))
-        int8 = card["metrics"]["int8"]
-        scored.append((sum(int8[name][metric] for name, metric in criteria if name in int8) / len(criteria), run))
-    if not scored:
+        finished[run] = card["metrics"]["int8"]
+    if not finished:
         raise SystemExit(f"no finished {args.skill} run among {args.runs}")
+    # Runs from before a dev set existed lack its metric: rank on the ones every candidate has.
+    criteria = [(n, m) for n, m in SELECTION[args.skill] if all(n in int8 for int8 in finished.values())]
+    scored = [(sum(int8[n][m] for n, m in criteria) / len(criteria), run) for run, int8 in finished.items()]
     best_score, best = max(scored, key=lambda item: item[0])
     args.out.mkdir(parents=True, exist_ok=True)
     for name in ("model.onnx", "tokenizer.json", "card.json", "README.md"):
@@ -315,8 +318,8 @@ def _dev_sets(
         from slmesh.training import qa as qa_task
 
         # Models trained before the Wikipedia articles were held out saw them: measuring on them would flatter.
-        trained_on = read_card(model_dir)["data"]["train"]
-        return qa_task.dev_sets(data_dir, wiki_dev=qa_task.WIKI_FILE not in trained_on)
+        held_out = read_card(model_dir)["data"].get("held_out", [])
+        return qa_task.dev_sets(data_dir, wiki_dev=qa_task.WIKI_DEV in held_out)
     import tempfile
 
     from slmesh.training import router_data
@@ -374,6 +377,8 @@ def rebuild_fp32(args: argparse.Namespace) -> None:
 
     from slmesh.training.common import keep_layers, start_from_onnx
 
+    if (args.model_dir / FP32_FILE).exists() and not args.force:
+        raise SystemExit(f"{args.model_dir / FP32_FILE} exists (a trained one is better than a rebuilt one); --force")
     card = read_card(args.model_dir)
     base = resolve_base_model(args.base_model)
     if args.skill == "sentiment":
@@ -398,8 +403,8 @@ def rebuild_fp32(args: argparse.Namespace) -> None:
 
 
 def recard(args: argparse.Namespace) -> None:
-    """Re-measures a model's dev metrics (int8, and fp32 when its file is kept: then parity too) and latency, and
-    rewrites its card.
+    """Re-measures a model's dev metrics (int8, and fp32 when its file is here: then parity against it too, unless
+    the card's parity is against the torch weights) and latency, and rewrites its card.
 
     With --tune-null-threshold the QA threshold is tuned on the int8 model (for runs whose fp32 file is gone).
     """
@@ -415,12 +420,13 @@ def recard(args: argparse.Namespace) -> None:
         card["inference_tuned_on"] = "int8"
         cards.write_card(args.model_dir, card)
     evaluate = MEASURES[args.skill].evaluate
-    card["metrics"] = {}
+    # fp32 files stay out of git: without one, the fp32 metrics and parity measured with it stay as they are.
     for precision, name in (("fp32", FP32_FILE), ("int8", "model.onnx")):
         if (args.model_dir / name).is_file():
             runner = BUILDERS[args.skill](load_bundle(args.model_dir, args.skill, args.threads, name))
-            card["metrics"][precision] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
-    if (args.model_dir / FP32_FILE).is_file():
+            card.setdefault("metrics", {})[precision] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
+    # Parity against the torch weights, measured at training time, is the better reference: it is kept.
+    if (args.model_dir / FP32_FILE).is_file() and card.get("parity", {}).get("reference") != "torch fp32":
         card["parity"] = _onnx_parity(args, card, dev_sets)
     card["latency_ms_batch1"] = cards.batch1_latency_ms(args.model_dir, args.skill, REFERENCE_PROMPTS[0])
     cards.write_card(args.model_dir, card)
@@ -489,6 +495,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("skill", choices=["sentiment", "qa"])
     rebuild.add_argument("--model-dir", type=Path, required=True)
     rebuild.add_argument("--base-model", default=DEFAULT_BASE, help="the architecture the weights belong to")
+    rebuild.add_argument("--force", action="store_true", help="replace an existing model_fp32.onnx")
     for name, handler, summary in (
         ("requantize", requantize, "re-quantise model_fp32.onnx and re-check parity"),
         ("card", recard, "re-measure a model's dev metrics (int8, and fp32 when kept) on this machine"),

@@ -75,7 +75,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- Seed {training.get('seed')}, {training.get('steps')} steps, device {training.get('device')}",
         f"- int8 file: {files.get('bytes', 0) / 1e6:.1f} MB, sha256 `{files.get('sha256', '')}`",
         f"- fp32 file: {card['fp32_bytes'] / 1e6:.1f} MB" if "fp32_bytes" in card else "- fp32 file: not kept",
-        f"- Quantisation: {json.dumps(card.get('quantization', {}))}",
+        f"- Quantisation: {json.dumps(card['quantization']) if 'quantization' in card else 'not recorded'}",
         f"- Parity (fp32 vs int8, same decision): {json.dumps(card.get('parity', {}))}",
         f"- Latency at batch 1: {json.dumps(card.get('latency_ms_batch1', {}))}",
         "",

@@ -37,8 +37,12 @@ def state_dict_from_onnx(path: Path) -> dict[str, np.ndarray]:
         if not name.endswith(QUANTIZED):
             return tensors[name].astype(np.float32)
         base = name[: -len(QUANTIZED)]
+        scale = tensors[base + "_scale"].astype(np.float32)
+        # Per tensor, or per output column of an input-major MatMul weight: the layouts ORT's dynamic quantiser writes.
+        if scale.shape not in ((), tensors[name].shape[-1:]):
+            raise ValueError(f"{name}: scales of shape {scale.shape} for a {tensors[name].shape} tensor")
         levels = tensors[name].astype(np.float32) - tensors[base + "_zero_point"].astype(np.float32)
-        return levels * tensors[base + "_scale"].astype(np.float32)
+        return levels * scale
 
     weights: dict[str, np.ndarray] = {}
     for node in graph.node:

@@ -27,7 +27,7 @@ TRAIN_FILES = (
     "qa/covid_qa/train.jsonl.gz",
 )
 DEV_FILES = ("qa/qed_nq/dev.jsonl.gz", "qa/subjqa/dev.jsonl", "qa/subjqa/dev_unanswerable.jsonl.gz")
-WIKI_FILE = TRAIN_FILES[0]
+WIKI_FILE = "qa/squadshifts_new_wiki/train.jsonl.gz"
 WIKI_DEV = "squadshifts_new_wiki_dev"
 
 
