@@ -165,6 +165,22 @@ def _train(skill: str, base: Path, data: Path, out: Path, *extra: str) -> dict[s
     return card
 
 
+def _run(*args: str) -> list[str]:
+    """A module of this project run as a command; its stdout lines."""
+    done = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.splitlines()
+
+
+def _without_fp32(model_dir: Path, target: Path) -> Path:
+    """A copy of a trained model folder that has lost its fp32 file, as the GPU-trained models did."""
+    import shutil
+
+    shutil.copytree(model_dir, target)
+    (target / "model_fp32.onnx").unlink()
+    return target
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_base: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("models")
@@ -275,18 +291,13 @@ def test_first_feed_forward_output_stays_fp32(trained: tuple[Path, dict[str, Any
 def test_rebuilt_fp32_decides_like_the_int8_file_it_came_from(
     trained: tuple[Path, dict[str, Any]], tiny_base: Path, data_dir: Path, tmp_path: Path
 ) -> None:
-    import shutil
-
     from slmesh.training.onnx_weights import state_dict_from_onnx
 
     out, _ = trained
-    model_dir = tmp_path / "sentiment"
-    shutil.copytree(out / "sentiment", model_dir)
-    (model_dir / "model_fp32.onnx").unlink()
-    command = [sys.executable, "-m", "slmesh.training", "rebuild-fp32", "sentiment", "--model-dir", str(model_dir)]
-    done = subprocess.run([*command, "--base-model", str(tiny_base)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    model_dir = _without_fp32(out / "sentiment", tmp_path / "sentiment")
+    command = ["slmesh.training", "rebuild-fp32", "sentiment", "--model-dir", str(model_dir)]
+    _run(*command, "--base-model", str(tiny_base))
+    again = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "--force" in again.stderr
     int8 = state_dict_from_onnx(model_dir / "model.onnx")
     rebuilt = state_dict_from_onnx(model_dir / "model_fp32.onnx")
@@ -294,10 +305,8 @@ def test_rebuilt_fp32_decides_like_the_int8_file_it_came_from(
     card = json.loads((model_dir / "card.json").read_text())
     assert card["fp32_rebuilt_from_int8"]["sha256"] == card["files"]["model.onnx"]["sha256"]
 
-    probe = [sys.executable, "-m", "slmesh.bench.probes", "int8-sensitivity", str(model_dir), "--extra", "0"]
-    done = subprocess.run([*probe, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    probe = _run("slmesh.bench.probes", "int8-sensitivity", str(model_dir), "--extra", "0", "--data-dir", str(data_dir))
+    rows = [json.loads(line) for line in probe]
     assert [r["kept_fp32"] for r in rows[:2]] == ["all int8", "export setting"]
     assert len(rows) == 2 + 2 * 6  # six weight MatMuls per layer; Gemm nodes cannot be kept
     # Rebuilt weights already lie on an int8 grid: re-quantised, the model must still decide almost as fp32 does.
@@ -307,15 +316,9 @@ def test_rebuilt_fp32_decides_like_the_int8_file_it_came_from(
 def test_card_keeps_fp32_metrics_it_cannot_remeasure(
     trained: tuple[Path, dict[str, Any]], data_dir: Path, tmp_path: Path
 ) -> None:
-    import shutil
-
     out, cards = trained
-    model_dir = tmp_path / "qa"
-    shutil.copytree(out / "qa", model_dir)
-    (model_dir / "model_fp32.onnx").unlink()
-    command = [sys.executable, "-m", "slmesh.training", "card", "qa", "--model-dir", str(model_dir)]
-    done = subprocess.run([*command, "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    model_dir = _without_fp32(out / "qa", tmp_path / "qa")
+    _run("slmesh.training", "card", "qa", "--model-dir", str(model_dir), "--data-dir", str(data_dir))
     card = json.loads((model_dir / "card.json").read_text())
     assert card["metrics"]["fp32"] == cards["qa"]["metrics"]["fp32"]
     assert card["parity"] == cards["qa"]["parity"]
@@ -324,11 +327,8 @@ def test_card_keeps_fp32_metrics_it_cannot_remeasure(
 
 def test_int8_sensitivity_probe_runs_on_qa(trained: tuple[Path, dict[str, Any]], data_dir: Path) -> None:
     out, _ = trained
-    probe = [sys.executable, "-m", "slmesh.bench.probes", "int8-sensitivity", str(out / "qa"), "--extra", "10"]
-    probe += ["--data-dir", str(data_dir), "--match", "layer.0/output/dense"]
-    done = subprocess.run(probe, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    probe = ["slmesh.bench.probes", "int8-sensitivity", str(out / "qa"), "--extra", "10", "--data-dir", str(data_dir)]
+    rows = [json.loads(line) for line in _run(*probe, "--match", "layer.0/output/dense")]
     assert [r["kept_fp32"] for r in rows] == ["all int8", "export setting", "/bert/encoder/layer.0/output/dense/MatMul"]
     assert not (out / "qa" / "model_probe.onnx").exists()
 
