@@ -35,9 +35,15 @@ for log in "$RUNS"/*.log; do
   { echo "== $log"; grep -vE "Warning|warn\(" "$log" | tail -n 25; } >>"$OUT/report.txt"
 done
 for skill in sentiment qa qa4; do
-  [ -d "$RUNS/best/$skill" ] || continue
-  python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "w:xz").add(sys.argv[2], arcname=sys.argv[3])' \
-    "$RUNS/$skill.tar.xz" "$RUNS/best/$skill" "$skill" && split -b 16000000 "$RUNS/$skill.tar.xz" "$OUT/$skill.tar.xz." &
+  # A run stopped by TRAIN_TIMEOUT while evaluating has no metrics, so pick skips it; its exports still travel, and
+  # `python -m slmesh.training card SKILL --model-dir DIR` measures them on the CPU (the last GPU session lost both
+  # fp32 files this way).
+  src="$RUNS/best/$skill"
+  [ -d "$src" ] || src=$(ls -d "$RUNS/$skill"-*/ 2>/dev/null | head -n 1)
+  [ -n "$src" ] && [ -f "$src/model_fp32.onnx" ] || continue
+  python3 -c 'import sys, tarfile
+tarfile.open(sys.argv[1], "w:xz").add(sys.argv[2], arcname=sys.argv[3], filter=lambda t: None if "/work" in t.name else t)' \
+    "$RUNS/$skill.tar.xz" "$src" "$skill" && split -b 16000000 "$RUNS/$skill.tar.xz" "$OUT/$skill.tar.xz." &
 done
 wait
 ls -la "$OUT"
