@@ -16,6 +16,8 @@ from onnxruntime.capi import _pybind_state as ort_process
 from tokenizers import Tokenizer
 
 MODEL_FILE = "model.onnx"
+# The fp32 export beside it, kept out of git: training, re-quantising and the quantisation probes read it.
+FP32_FILE = "model_fp32.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CARD_FILE = "card.json"
 

@@ -277,6 +277,25 @@ def test_int8_weights_read_back_within_one_quantisation_step_of_fp32(
         assert abs(weight - int8[name]).max() <= abs(weight).max() / 120 + 1e-7, name
 
 
+def test_weights_read_back_into_torch_compute_what_the_onnx_file_computes(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path
+) -> None:
+    # The name and layout mapping (a transposed square matrix included) shows only when torch runs the weights.
+    from slmesh.runtime import new_session
+    from slmesh.training.common import pad_features, start_from_onnx
+
+    out, _ = trained
+    fp32 = out / "sentiment" / "model_fp32.onnx"
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(tiny_base), num_labels=2).eval()
+    start_from_onnx(model, fp32)
+    ids = [[2, 7, 9, 11, 3], [2, 20, 21, 3, 0]]
+    batch = pad_features([{"input_ids": i, "attention_mask": [1] * 5, "token_type_ids": [0] * 5} for i in ids])
+    with torch.no_grad():
+        expected = model(**batch).logits.numpy()
+    (actual,) = new_session(fp32, threads=1).run(None, {k: v.numpy() for k, v in batch.items()})
+    assert abs(expected - actual).max() < 1e-4
+
+
 @pytest.mark.parametrize("skill", ["sentiment", "qa"])
 def test_first_feed_forward_output_stays_fp32(trained: tuple[Path, dict[str, Any]], skill: str) -> None:
     import onnx

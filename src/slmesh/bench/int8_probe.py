@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from slmesh.runtime import load_bundle, read_card, share_threads
+from slmesh.runtime import FP32_FILE, load_bundle, read_card, share_threads
 
-FP32_FILE = "model_fp32.onnx"
 PROBE_FILE = "model_probe.onnx"
 
 
@@ -72,17 +71,6 @@ def _router(model_dir: Path, data_dir: Path, extra: int) -> tuple[Callable[[Any]
 SAMPLES = {"sentiment": _sentiment, "qa": _qa, "router": _router}
 
 
-def _matmuls(fp32: Path, pattern: str) -> list[str]:
-    import onnx
-
-    graph = onnx.load(str(fp32), load_external_data=False).graph
-    weights = {t.name for t in graph.initializer}
-    # Only products with a weight matrix are quantised; attention's activation-by-activation ones stay fp32 anyway.
-    return [
-        n.name for n in graph.node if n.op_type == "MatMul" and weights & set(n.input) and re.search(pattern, n.name)
-    ]
-
-
 def int8_sensitivity(args: argparse.Namespace) -> None:
     """Agreement with the fp32 file when everything is int8, with the export's setting, and with each MatMul kept."""
     from slmesh.training import export
@@ -93,7 +81,8 @@ def int8_sensitivity(args: argparse.Namespace) -> None:
     reference = decide(build(load_bundle(args.model_dir, skill_name, model_file=FP32_FILE)))
     fp32 = args.model_dir / FP32_FILE
     variants: list[tuple[str, Sequence[str]]] = [("all int8", ()), ("export setting", export.KEPT_FP32[skill_name])]
-    variants += [(name, (name,)) for name in _matmuls(fp32, args.match)]
+    # Attention's activation-by-activation products have no weight and stay fp32 anyway.
+    variants += [(name, (name,)) for name in export.weight_matmuls(fp32) if re.search(args.match, name)]
     probe = args.model_dir / PROBE_FILE
     try:
         for label, kept in variants:

@@ -27,7 +27,16 @@ from slmesh.bench.int8_probe import int8_sensitivity
 from slmesh.bench.stats import latency_samples
 from slmesh.bench.workload import article_requests
 from slmesh.encoding import head_tail, pad_batch, windows
-from slmesh.runtime import UNFUSED, ModelBundle, ModelStore, load_bundle, new_session, read_card, share_threads
+from slmesh.runtime import (
+    FP32_FILE,
+    UNFUSED,
+    ModelBundle,
+    ModelStore,
+    load_bundle,
+    new_session,
+    read_card,
+    share_threads,
+)
 
 MODELS = Path("models")
 
@@ -251,7 +260,7 @@ def static_int8(args: argparse.Namespace) -> None:
 
     static_file = "model_static.onnx"
     quantize_static(
-        str(args.run_dir / "model_fp32.onnx"),
+        str(args.run_dir / FP32_FILE),
         str(args.run_dir / static_file),
         Prompts(),
         quant_format=QuantFormat.QDQ,

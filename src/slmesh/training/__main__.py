@@ -15,14 +15,14 @@ import torch
 
 from slmesh.demo import REFERENCE_PROMPTS
 from slmesh.evaluation.metrics import MEASURES
-from slmesh.runtime import load_bundle, read_card
+from slmesh.runtime import FP32_FILE, load_bundle, read_card
 from slmesh.skills.qa import QASkill
 from slmesh.skills.router import RouterSkill
 from slmesh.skills.sentiment import SentimentSkill
 from slmesh.training import cards, export
 from slmesh.training.common import DEFAULT_BASE, RunConfig, load_rows, resolve_base_model
 
-FP32_FILE = "model_fp32.onnx"
+TORCH_REFERENCE = "torch fp32"
 BUILDERS: dict[str, Callable[[Any], Any]] = {"sentiment": SentimentSkill, "qa": QASkill, "router": RouterSkill}
 
 
@@ -66,13 +66,13 @@ def _export(skill: str, model: torch.nn.Module, sample: list[dict[str, Any]], ou
     export.quantize_int8(out / FP32_FILE, out / "model.onnx", export.KEPT_FP32[skill])
 
 
-def _quantization(skill: str, model_dir: Path) -> dict[str, Any]:
-    kept = export.kept_nodes(model_dir / FP32_FILE, export.KEPT_FP32[skill])
+def _quantization(model_dir: Path) -> dict[str, Any]:
+    kept = export.weight_matmuls(model_dir / "model.onnx")
     return {"method": "dynamic int8, per-channel 7-bit weights", "kept_fp32": kept}
 
 
 def _parity(
-    skill: str, reference: export.Reference, out: Path, sample: list[dict[str, Any]], against: str = "torch fp32"
+    skill: str, reference: export.Reference, out: Path, sample: list[dict[str, Any]], against: str = TORCH_REFERENCE
 ) -> dict[str, Any]:
     checks, token_level = export.PARITY_CHECKS[skill]
     return {**export.parity(reference, out / "model.onnx", sample, checks, token_level), "reference": against}
@@ -101,7 +101,7 @@ def _parity_sample(
 def _measure(
     out: Path, skill: str, card: dict[str, Any], dev_sets: dict[str, list[dict[str, Any]]], threads: int
 ) -> None:
-    card["quantization"] = _quantization(skill, out)
+    card["quantization"] = _quantization(out)
     cards.write_card(out, card)
     card["metrics"] = {}
     evaluate = MEASURES[skill].evaluate
@@ -360,7 +360,7 @@ def requantize(args: argparse.Namespace) -> None:
     """Quantises the kept fp32 ONNX file again with the current settings and re-checks parity against it."""
     card = read_card(args.model_dir)
     export.quantize_int8(args.model_dir / FP32_FILE, args.model_dir / "model.onnx", export.KEPT_FP32[args.skill])
-    card["quantization"] = _quantization(args.skill, args.model_dir)
+    card["quantization"] = _quantization(args.model_dir)
     dev = _dev_sets(args.skill, args.data_dir, args.seed, args.model_dir, args.opinion_model)
     card["parity"] = _onnx_parity(args, card, dev)
     cards.write_card(args.model_dir, card)
@@ -426,7 +426,7 @@ def recard(args: argparse.Namespace) -> None:
             runner = BUILDERS[args.skill](load_bundle(args.model_dir, args.skill, args.threads, name))
             card.setdefault("metrics", {})[precision] = {k: evaluate(runner, rows) for k, rows in dev_sets.items()}
     # Parity against the torch weights, measured at training time, is the better reference: it is kept.
-    if (args.model_dir / FP32_FILE).is_file() and card.get("parity", {}).get("reference") != "torch fp32":
+    if (args.model_dir / FP32_FILE).is_file() and card.get("parity", {}).get("reference") != TORCH_REFERENCE:
         card["parity"] = _onnx_parity(args, card, dev_sets)
     card["latency_ms_batch1"] = cards.batch1_latency_ms(args.model_dir, args.skill, REFERENCE_PROMPTS[0])
     cards.write_card(args.model_dir, card)

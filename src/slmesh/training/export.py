@@ -68,6 +68,15 @@ def kept_nodes(fp32: Path, fragments: Sequence[str]) -> list[str]:
     return kept
 
 
+def weight_matmuls(path: Path) -> list[str]:
+    """The MatMul nodes with a stored weight: every one of an fp32 file, the ones kept in fp32 of a quantised file."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {t.name for t in graph.initializer}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and weights & set(n.input)]
+
+
 def quantize_int8(fp32: Path, int8: Path, keep_fp32: Sequence[str] = ()) -> None:
     """Dynamic int8, except the MatMul nodes whose names contain one of `keep_fp32`."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
