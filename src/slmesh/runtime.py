@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -47,6 +48,15 @@ class ModelBundle:
 def read_card(model_dir: Path) -> dict[str, Any]:
     card: dict[str, Any] = json.loads((model_dir / CARD_FILE).read_text())
     return card
+
+
+def sha256(path: Path) -> str:
+    """The digest a card records for each file, so a card can be checked against the files beside it."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 _pool_lock = threading.Lock()

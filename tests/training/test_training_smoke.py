@@ -223,7 +223,7 @@ def test_card_records_training_metrics_parity_and_files(
 
 
 def test_router_card_names_the_model_that_picked_its_opinions(trained: tuple[Path, dict[str, Any]]) -> None:
-    from slmesh.training.export import sha256
+    from slmesh.runtime import sha256
 
     out, cards = trained
     picked_by = cards["router"]["data"]["opinion_model"]
@@ -375,3 +375,59 @@ def test_a_kept_node_missing_from_the_graph_is_reported(trained: tuple[Path, dic
     with pytest.warns(UserWarning, match="/transformer/layer.0/ffn/lin2/"):
         kept = kept_nodes(fp32, ("/layer.0/output/dense/", "/transformer/layer.0/ffn/lin2/"))
     assert kept == ["/bert/encoder/layer.0/output/dense/MatMul"]
+
+
+def _logits(model: Path) -> Any:
+    import numpy as np
+
+    from slmesh.runtime import new_session
+
+    batch = {
+        "input_ids": np.array([[2, 7, 11, 12, 3], [2, 13, 14, 3, 0]], dtype=np.int64),
+        "attention_mask": np.array([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]], dtype=np.int64),
+        "token_type_ids": np.zeros((2, 5), dtype=np.int64),
+    }
+    return new_session(model).run(None, batch)[0]
+
+
+def _continue(base: Path, data: Path, start: Path, out: Path, *extra: str) -> tuple[dict[str, Any], Path]:
+    """Sentiment training that starts from an export; its card and its own fp32 export."""
+    card = _train("sentiment", base, data, out, "--no-imdb", "--init-onnx", str(start), *extra)
+    return card, out / "sentiment" / "model_fp32.onnx"
+
+
+def test_training_can_continue_from_an_exported_model(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from slmesh.runtime import sha256
+
+    start = trained[0] / "sentiment" / "model_fp32.onnx"
+    # Given a trained export, when training goes on from it at learning rate 0 (another seed: a fresh head differs),
+    card, after = _continue(tiny_base, data_dir, start, tmp_path, "--lr", "0", "--seed", "14")
+    # then the new export computes what the old one did.
+    assert abs(_logits(start) - _logits(after)).max() < 1e-5
+    assert card["training"]["init_onnx"]["sha256"] == sha256(start)
+    assert f"Continued from `{start}`" in (tmp_path / "sentiment" / "README.md").read_text()
+
+
+def test_a_cut_export_goes_on_at_its_own_depth(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    start = trained[0] / "sentiment" / "model_fp32.onnx"
+    cut, cut_file = _continue(tiny_base, data_dir, start, tmp_path / "cut", "--layers", "1")
+    again, again_file = _continue(tiny_base, data_dir, cut_file, tmp_path / "again", "--lr", "0")
+    assert cut["training"]["encoder_layers"] == again["training"]["encoder_layers"] == 1
+    assert abs(_logits(cut_file) - _logits(again_file)).max() < 1e-5
+
+
+def test_imdb_training_reviews_can_be_capped_without_touching_the_held_out_ones(tmp_path: Path) -> None:
+    from slmesh.training import sentiment
+
+    reviews = [{"text": f"review {i}", "label": i % 2} for i in range(10)]
+    _write(tmp_path / "sentiment/sst2/train.jsonl.gz", [{"text": "fine", "label": 1}])
+    _write(tmp_path / "sentiment/sst2/dev.jsonl", [{"text": "bad", "label": 0}])
+    _write(tmp_path / "sentiment/imdb/train.jsonl.gz", reviews)
+    full = sentiment.default_data(tmp_path, with_imdb=True, imdb_dev=3, seed=13)
+    capped = sentiment.default_data(tmp_path, with_imdb=True, imdb_dev=3, seed=13, imdb_train=4)
+    assert capped["imdb_dev"] == full["imdb_dev"] and len(full["train"]) == 1 + 7
+    assert capped["train"] == full["train"][:5]

@@ -15,7 +15,7 @@ import torch
 
 from slmesh.demo import REFERENCE_PROMPTS
 from slmesh.evaluation.metrics import MEASURES
-from slmesh.runtime import FP32_FILE, load_bundle, read_card
+from slmesh.runtime import FP32_FILE, load_bundle, read_card, sha256
 from slmesh.skills.qa import QASkill
 from slmesh.skills.router import RouterSkill
 from slmesh.skills.sentiment import SentimentSkill
@@ -36,6 +36,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
         seed=args.seed,
         max_steps=args.max_steps,
         layers=getattr(args, "layers", 0),
+        init_onnx=getattr(args, "init_onnx", None),
     )
 
 
@@ -124,7 +125,7 @@ def _train_timed(fn: Callable[[], tuple[Any, Any, dict[str, Any]]]) -> tuple[Any
 def sentiment(args: argparse.Namespace) -> None:
     from slmesh.training import sentiment as task
 
-    data = task.default_data(args.data_dir, args.imdb, args.imdb_dev, args.seed)
+    data = task.default_data(args.data_dir, args.imdb, args.imdb_dev, args.seed, args.imdb_train)
     if args.train_data:
         data["train"] = [row for spec in args.train_data for row in load_rows(spec)]
     if args.limit:
@@ -141,11 +142,14 @@ def sentiment(args: argparse.Namespace) -> None:
     inference = {"max_length": args.max_length, "head_tokens": args.head}
     sample = _parity_sample("sentiment", tokenizer, inference, dev_sets, args.seed)
     _export("sentiment", model, sample, ["logits"], args.out)
+    imdb_subset = f"; the first {args.imdb_train} of the rest, seed {args.seed}" if args.imdb_train else ""
     files = args.train_data or ["sentiment/sst2/train.jsonl.gz"] + (
-        [f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out)"] if args.imdb else []
+        [f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out{imdb_subset})"] if args.imdb else []
     )
     card = _card("sentiment", args, info, files, "Binary sentiment (negative/positive), temperature-calibrated score.")
     card["data"]["imdb_heldout"] = args.imdb_dev if args.imdb else 0
+    if args.init_onnx:
+        card["training"]["init_onnx"] = {"path": str(args.init_onnx), "sha256": sha256(args.init_onnx)}
     card["parity"] = _parity("sentiment", export.torch_reference(model), args.out, sample)
     _measure(args.out, "sentiment", card, dev_sets, args.threads)
 
@@ -238,7 +242,7 @@ def router(args: argparse.Namespace) -> None:
     if args.opinion_model:
         card["data"]["opinion_model"] = {
             "path": str(args.opinion_model),
-            "sha256": export.sha256(args.opinion_model / "model.onnx"),
+            "sha256": sha256(args.opinion_model / "model.onnx"),
             "review_sentences_from": [f"qa/{name}/train.jsonl.gz" for name in router_data.REVIEW_FILES],
         }
     card["inference"]["thresholds"] = {s: 0.5 for s in skills}
@@ -328,7 +332,7 @@ def _dev_sets(
     out = Path(tempfile.mkdtemp(prefix="slmesh-router-prompts-"))
     opinions = read_card(model_dir)["data"].get("opinion_model")
     opinion_model = (opinion_model or Path(opinions["path"])) if opinions else None
-    if opinion_model and export.sha256(opinion_model / "model.onnx") != opinions["sha256"]:
+    if opinion_model and sha256(opinion_model / "model.onnx") != opinions["sha256"]:
         raise SystemExit(
             f"{opinion_model} is not the sentiment model this router's prompts were drawn with (sha256 "
             f"{opinions['sha256']}); check out that model.onnx from git history and pass its folder as --opinion-model"
@@ -375,7 +379,7 @@ def rebuild_fp32(args: argparse.Namespace) -> None:
     """
     from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
-    from slmesh.training.common import keep_layers, start_from_onnx
+    from slmesh.training.common import start_from_onnx
 
     if (args.model_dir / FP32_FILE).exists() and not args.force:
         raise SystemExit(f"{args.model_dir / FP32_FILE} exists (a trained one is better than a rebuilt one); --force")
@@ -390,13 +394,12 @@ def rebuild_fp32(args: argparse.Namespace) -> None:
     else:
         model = AutoModelForQuestionAnswering.from_pretrained(base)
         outputs = ["start_logits", "end_logits"]
-    keep_layers(model.base_model, int(card["training"].get("encoder_layers", 0)))
     int8 = args.model_dir / "model.onnx"
     start_from_onnx(model, int8)
     # Tracing needs inputs of the right kind only; ids 0-2 exist in every vocabulary.
     sample = [{"input_ids": [0, 1, 2], "attention_mask": [1, 1, 1], "token_type_ids": [0, 0, 0]}] * 2
     export.export_onnx(model, sample, outputs, args.model_dir / FP32_FILE)
-    card["fp32_rebuilt_from_int8"] = {"sha256": export.sha256(int8), "bytes": int8.stat().st_size}
+    card["fp32_rebuilt_from_int8"] = {"sha256": sha256(int8), "bytes": int8.stat().st_size}
     card["fp32_bytes"] = (args.model_dir / FP32_FILE).stat().st_size
     cards.write_card(args.model_dir, card)
     print(json.dumps({"fp32": str(args.model_dir / FP32_FILE), **card["fp32_rebuilt_from_int8"]}))
@@ -431,6 +434,13 @@ def recard(args: argparse.Namespace) -> None:
     card["latency_ms_batch1"] = cards.batch1_latency_ms(args.model_dir, args.skill, REFERENCE_PROMPTS[0])
     cards.write_card(args.model_dir, card)
     print(json.dumps({"metrics": card["metrics"], "parity": card.get("parity")}))
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a count (0 or more)")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -478,6 +488,14 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--head", type=int, default=128)
             p.add_argument("--imdb", action=argparse.BooleanOptionalAction, default=True)
             p.add_argument("--imdb-dev", type=int, default=1000)
+            p.add_argument(
+                "--imdb-train", type=_count, default=0, help="train on only N IMDB reviews (0: all but the held-out)"
+            )
+            p.add_argument(
+                "--init-onnx",
+                type=Path,
+                help="start from this exported model's weights (fp32 or int8, same architecture) instead of the base",
+            )
         if name == "qa":
             p.add_argument("--max-length", type=int, default=384)
             p.add_argument("--stride", type=int, default=128)

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from slmesh.bench.machine import cpu_model
-from slmesh.runtime import CARD_FILE, MODEL_FILE, load_bundle, pool_size
-from slmesh.training.export import sha256
+from slmesh.runtime import CARD_FILE, MODEL_FILE, load_bundle, pool_size, sha256
 
 
 def batch1_latency_ms(model_dir: Path, skill: str, text: str, runs: int = 50) -> dict[str, Any]:
@@ -72,6 +71,11 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- Base model: `{card.get('base_model')}`",
         f"- Data: {', '.join(card.get('data', {}).get('train', []))}",
         f"- Training command: `{training.get('command', '')}`",
+        *(
+            [f"- Continued from `{init['path']}` (sha256 `{init['sha256']}`), not from the base model"]
+            if (init := training.get("init_onnx"))
+            else []
+        ),
         f"- Seed {training.get('seed')}, {training.get('steps')} steps, device {training.get('device')}",
         f"- int8 file: {files.get('bytes', 0) / 1e6:.1f} MB, sha256 `{files.get('sha256', '')}`",
         f"- fp32 file: {card['fp32_bytes'] / 1e6:.1f} MB" if "fp32_bytes" in card else "- fp32 file: not kept",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,13 +62,19 @@ class RunConfig:
     warmup_ratio: float = 0.06
     weight_decay: float = 0.01
     layers: int = 0
+    init_onnx: Path | None = None
 
 
-def start_from_onnx(model: torch.nn.Module, path: Path) -> None:
-    """Replaces every parameter with the one stored in an exported model of the same shape (int8 is dequantised)."""
+def start_from_onnx(model: Any, path: Path) -> None:
+    """Replaces every parameter with the one stored in an exported model (int8 is dequantised).
+
+    The model is first cut to the export's depth, so an export trained with `--layers N` loads too.
+    """
     from slmesh.training.onnx_weights import state_dict_from_onnx
 
     stored = state_dict_from_onnx(path)
+    depth = {m.group(1) for name in stored if (m := re.search(r"\.layer\.(\d+)\.", name))}
+    keep_layers(model.base_model, len(depth))
     params = dict(model.named_parameters())
     missing, unknown = sorted(set(params) - set(stored)), sorted(set(stored) - set(params))
     wrong = [n for n in set(params) & set(stored) if tuple(params[n].shape) != stored[n].shape]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -170,11 +169,3 @@ PARITY_CHECKS: dict[str, tuple[dict[str, Agreement], set[int]]] = {
     "qa": ({"same_span": same_span}, {0, 1}),
     "router": ({"same_skills": same_skills, "same_subject_span": same_subject}, {1}),
 }
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

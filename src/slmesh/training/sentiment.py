@@ -16,6 +16,7 @@ from slmesh.training.common import (
     fast_tokenizer,
     keep_layers,
     pad_features,
+    start_from_onnx,
     training_arguments,
 )
 
@@ -77,6 +78,8 @@ def train(
         id2label={0: "negative", 1: "positive"},
         label2id={"negative": 0, "positive": 1},
     )
+    if cfg.init_onnx:
+        start_from_onnx(model, cfg.init_onnx)
     keep_layers(model.base_model, cfg.layers)
     train_features = featurize(tokenizer, train_rows, max_length, head)
     random.Random(cfg.seed).shuffle(train_features)
@@ -112,7 +115,10 @@ def train(
     return model, tokenizer, {"summary": summary, "inference": inference}
 
 
-def default_data(data_dir: Path, with_imdb: bool, imdb_dev: int, seed: int) -> dict[str, list[dict[str, Any]]]:
+def default_data(
+    data_dir: Path, with_imdb: bool, imdb_dev: int, seed: int, imdb_train: int = 0
+) -> dict[str, list[dict[str, Any]]]:
+    """SST-2 train (+ IMDB train minus `imdb_dev` held-out reviews, or only `imdb_train` of the rest when above 0)."""
     from slmesh.datasets_io import read_records
 
     sst2 = read_records(data_dir / "sentiment/sst2/train.jsonl.gz")
@@ -122,5 +128,6 @@ def default_data(data_dir: Path, with_imdb: bool, imdb_dev: int, seed: int) -> d
         imdb = read_records(data_dir / "sentiment/imdb/train.jsonl.gz")
         random.Random(seed).shuffle(imdb)
         data["imdb_dev"] = imdb[:imdb_dev]
-        data["train"] = sst2 + imdb[imdb_dev:]
+        rest = imdb[imdb_dev:]
+        data["train"] = sst2 + (rest[:imdb_train] if imdb_train > 0 else rest)
     return data
