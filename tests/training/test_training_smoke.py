@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -174,8 +175,6 @@ def _run(*args: str) -> list[str]:
 
 def _without_fp32(model_dir: Path, target: Path) -> Path:
     """A copy of a trained model folder that has lost its fp32 file, as the GPU-trained models did."""
-    import shutil
-
     shutil.copytree(model_dir, target)
     (target / "model_fp32.onnx").unlink()
     return target
@@ -390,10 +389,13 @@ def _logits(model: Path) -> Any:
     return new_session(model).run(None, batch)[0]
 
 
-def _continue(base: Path, data: Path, start: Path, out: Path, *extra: str) -> tuple[dict[str, Any], Path]:
-    """Sentiment training that starts from an export; its card and its own fp32 export."""
-    card = _train("sentiment", base, data, out, "--no-imdb", "--init-onnx", str(start), *extra)
-    return card, out / "sentiment" / "model_fp32.onnx"
+def _continue(
+    base: Path, data: Path, start: Path, out: Path, *extra: str, skill: str = "sentiment"
+) -> tuple[dict[str, Any], Path]:
+    """Training that starts from an export; its card and its own fp32 export."""
+    small = ("--no-imdb",) if skill == "sentiment" else ("--limit", "60")
+    card = _train(skill, base, data, out, *small, "--init-onnx", str(start), *extra)
+    return card, out / skill / "model_fp32.onnx"
 
 
 def test_training_can_continue_from_an_exported_model(
@@ -418,6 +420,24 @@ def test_a_cut_export_goes_on_at_its_own_depth(
     again, again_file = _continue(tiny_base, data_dir, cut_file, tmp_path / "again", "--lr", "0")
     assert cut["training"]["encoder_layers"] == again["training"]["encoder_layers"] == 1
     assert abs(_logits(cut_file) - _logits(again_file)).max() < 1e-5
+
+
+def test_qa_goes_on_from_an_export_and_keeps_wiki_dev_only_if_that_model_held_it_out(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from slmesh.training.qa import WIKI_DEV
+
+    start = trained[0] / "qa" / "model_fp32.onnx"
+    card, after = _continue(tiny_base, data_dir, start, tmp_path / "held", "--lr", "0", skill="qa")
+    assert abs(_logits(start) - _logits(after)).max() < 1e-5
+    assert card["data"]["held_out"] == [WIKI_DEV] and WIKI_DEV in card["metrics"]["int8"]
+    # A model trained before the split saw those articles, and so does any run that continues it.
+    older = Path(shutil.copytree(trained[0] / "qa", tmp_path / "older"))
+    older_card = json.loads((older / "card.json").read_text())
+    del older_card["data"]["held_out"]
+    (older / "card.json").write_text(json.dumps(older_card))
+    card, _ = _continue(tiny_base, data_dir, older / start.name, tmp_path / "seen", skill="qa")
+    assert card["data"]["held_out"] == [] and WIKI_DEV not in card["metrics"]["int8"]
 
 
 def test_imdb_training_reviews_can_be_capped_without_touching_the_held_out_ones(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import torch
 
 from slmesh.demo import REFERENCE_PROMPTS
 from slmesh.evaluation.metrics import MEASURES
-from slmesh.runtime import FP32_FILE, load_bundle, read_card, sha256
+from slmesh.runtime import CARD_FILE, FP32_FILE, load_bundle, read_card, sha256
 from slmesh.skills.qa import QASkill
 from slmesh.skills.router import RouterSkill
 from slmesh.skills.sentiment import SentimentSkill
@@ -43,7 +43,7 @@ def _config(args: argparse.Namespace) -> RunConfig:
 def _card(
     skill: str, args: argparse.Namespace, info: dict[str, Any], train_files: list[str], description: str
 ) -> dict[str, Any]:
-    return {
+    card: dict[str, Any] = {
         "skill": skill,
         "description": description,
         "base_model": args.base_model,
@@ -60,6 +60,9 @@ def _card(
         },
         "inference": info["inference"],
     }
+    if getattr(args, "init_onnx", None):
+        card["training"]["init_onnx"] = {"path": str(args.init_onnx), "sha256": sha256(args.init_onnx)}
+    return card
 
 
 def _export(skill: str, model: torch.nn.Module, sample: list[dict[str, Any]], outputs: list[str], out: Path) -> None:
@@ -148,10 +151,16 @@ def sentiment(args: argparse.Namespace) -> None:
     )
     card = _card("sentiment", args, info, files, "Binary sentiment (negative/positive), temperature-calibrated score.")
     card["data"]["imdb_heldout"] = args.imdb_dev if args.imdb else 0
-    if args.init_onnx:
-        card["training"]["init_onnx"] = {"path": str(args.init_onnx), "sha256": sha256(args.init_onnx)}
     card["parity"] = _parity("sentiment", export.torch_reference(model), args.out, sample)
     _measure(args.out, "sentiment", card, dev_sets, args.threads)
+
+
+def _holds_out(init_onnx: Path | None, dev_set: str) -> bool:
+    """Whether a run can still be measured on `dev_set`: not if the model it continues was trained on it."""
+    if init_onnx is None:
+        return True
+    card = init_onnx.parent / CARD_FILE
+    return card.is_file() and dev_set in read_card(init_onnx.parent).get("data", {}).get("held_out", [])
 
 
 def qa(args: argparse.Namespace) -> None:
@@ -164,7 +173,7 @@ def qa(args: argparse.Namespace) -> None:
     )
     if args.limit:
         rows = rows[: args.limit]
-    held_out = [] if args.train_data else [task.WIKI_DEV]
+    held_out = [] if args.train_data or not _holds_out(args.init_onnx, task.WIKI_DEV) else [task.WIKI_DEV]
     dev_sets = task.dev_sets(args.data_dir, wiki_dev=bool(held_out))
     if args.limit:
         dev_sets = {k: v[: args.limit] for k, v in dev_sets.items()}
@@ -483,6 +492,11 @@ def parser() -> argparse.ArgumentParser:
                 help="train on this file or Hugging Face dataset name instead of the shared data (repeatable)",
             )
             p.add_argument("--layers", type=int, default=0, help="keep only the first N encoder layers (0: all)")
+            p.add_argument(
+                "--init-onnx",
+                type=Path,
+                help="start from this exported model's weights (fp32 or int8, same architecture) instead of the base",
+            )
         if name == "sentiment":
             p.add_argument("--max-length", type=int, default=512)
             p.add_argument("--head", type=int, default=128)
@@ -490,11 +504,6 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--imdb-dev", type=int, default=1000)
             p.add_argument(
                 "--imdb-train", type=_count, default=0, help="train on only N IMDB reviews (0: all but the held-out)"
-            )
-            p.add_argument(
-                "--init-onnx",
-                type=Path,
-                help="start from this exported model's weights (fp32 or int8, same architecture) instead of the base",
             )
         if name == "qa":
             p.add_argument("--max-length", type=int, default=384)

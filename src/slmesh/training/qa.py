@@ -14,6 +14,7 @@ from slmesh.training.common import (
     fast_tokenizer,
     keep_layers,
     pad_features,
+    start_from_onnx,
     training_arguments,
 )
 
@@ -109,6 +110,8 @@ def train(
     set_seed(cfg.seed)
     tokenizer = fast_tokenizer(cfg.base_model)
     model = AutoModelForQuestionAnswering.from_pretrained(cfg.base_model)
+    if cfg.init_onnx:
+        start_from_onnx(model, cfg.init_onnx)
     keep_layers(model.base_model, cfg.layers)
     features = featurize(tokenizer, train_rows, max_length, stride, 64, 2, cfg.seed)
     trainer = Trainer(
