@@ -22,15 +22,11 @@ PROBE_FILE = "model_probe.onnx"
 
 
 def _sentiment(model_dir: Path, data_dir: Path, extra: int) -> tuple[Callable[[Any], Any], Callable[[Any], list[Any]]]:
-    from slmesh.datasets_io import read_records
     from slmesh.skills.sentiment import SentimentSkill
-    from slmesh.training.sentiment import default_data
+    from slmesh.training.sentiment import dev_sets
 
-    held_out = int(read_card(model_dir)["data"].get("imdb_heldout", 1000))
-    texts = [r["text"] for r in read_records(data_dir / "sentiment/sst2/dev.jsonl")]
-    if extra:
-        seed = int(read_card(model_dir)["training"]["seed"])
-        texts += [r["text"] for r in default_data(data_dir, True, held_out, seed)["imdb_dev"][:extra]]
+    dev = dev_sets(data_dir, read_card(model_dir))
+    texts = [r["text"] for r in dev["sst2_dev"] + dev.get("imdb_heldout", [])[:extra]]
 
     def decide(skill: SentimentSkill) -> list[Any]:
         return [r.label for i in range(0, len(texts), 32) for r in skill.predict(texts[i : i + 32])]

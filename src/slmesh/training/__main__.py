@@ -155,12 +155,12 @@ def sentiment(args: argparse.Namespace) -> None:
     _measure(args.out, "sentiment", card, dev_sets, args.threads)
 
 
-def _holds_out(init_onnx: Path | None, dev_set: str) -> bool:
-    """Whether a run can still be measured on `dev_set`: not if the model it continues was trained on it."""
-    if init_onnx is None:
-        return True
-    card = init_onnx.parent / CARD_FILE
-    return card.is_file() and dev_set in read_card(init_onnx.parent).get("data", {}).get("held_out", [])
+def _starts_without_wiki_dev(init_onnx: Path | None) -> bool:
+    """Whether a QA run starts from weights that never saw the Wikipedia dev articles (a cardless export might have)."""
+    from slmesh.training import qa as task
+
+    folder = init_onnx.parent if init_onnx else None
+    return folder is None or ((folder / CARD_FILE).is_file() and task.holds_out_wiki_dev(read_card(folder)))
 
 
 def qa(args: argparse.Namespace) -> None:
@@ -173,7 +173,7 @@ def qa(args: argparse.Namespace) -> None:
     )
     if args.limit:
         rows = rows[: args.limit]
-    held_out = [] if args.train_data or not _holds_out(args.init_onnx, task.WIKI_DEV) else [task.WIKI_DEV]
+    held_out = [task.WIKI_DEV] if not args.train_data and _starts_without_wiki_dev(args.init_onnx) else []
     dev_sets = task.dev_sets(args.data_dir, wiki_dev=bool(held_out))
     if args.limit:
         dev_sets = {k: v[: args.limit] for k, v in dev_sets.items()}
@@ -324,15 +324,11 @@ def _dev_sets(
     if skill == "sentiment":
         from slmesh.training import sentiment as task
 
-        held_out = int(read_card(model_dir)["data"].get("imdb_heldout", 1000))
-        data = task.default_data(data_dir, True, held_out, seed)
-        return {"sst2_dev": data["dev"], "imdb_heldout": data["imdb_dev"]}
+        return task.dev_sets(data_dir, read_card(model_dir))
     if skill == "qa":
         from slmesh.training import qa as qa_task
 
-        # Models trained before the Wikipedia articles were held out saw them: measuring on them would flatter.
-        held_out = read_card(model_dir)["data"].get("held_out", [])
-        return qa_task.dev_sets(data_dir, wiki_dev=qa_task.WIKI_DEV in held_out)
+        return qa_task.dev_sets(data_dir, wiki_dev=qa_task.holds_out_wiki_dev(read_card(model_dir)))
     import tempfile
 
     from slmesh.training import router_data

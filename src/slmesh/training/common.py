@@ -85,6 +85,13 @@ def start_from_onnx(model: Any, path: Path) -> None:
             param.copy_(torch.from_numpy(stored[name]))
 
 
+def starting_point(model: Any, cfg: RunConfig) -> None:
+    """The base model's weights, or those of the export the run continues, cut to `cfg.layers`."""
+    if cfg.init_onnx:
+        start_from_onnx(model, cfg.init_onnx)
+    keep_layers(model.base_model, cfg.layers)
+
+
 def training_arguments(cfg: RunConfig, work_dir: Path, **extra: Any) -> Any:
     from transformers import TrainingArguments
 

@@ -14,9 +14,8 @@ from slmesh.training.common import (
     ListDataset,
     RunConfig,
     fast_tokenizer,
-    keep_layers,
     pad_features,
-    start_from_onnx,
+    starting_point,
     training_arguments,
 )
 
@@ -78,9 +77,7 @@ def train(
         id2label={0: "negative", 1: "positive"},
         label2id={"negative": 0, "positive": 1},
     )
-    if cfg.init_onnx:
-        start_from_onnx(model, cfg.init_onnx)
-    keep_layers(model.base_model, cfg.layers)
+    starting_point(model, cfg)
     train_features = featurize(tokenizer, train_rows, max_length, head)
     random.Random(cfg.seed).shuffle(train_features)
     trainer = Trainer(
@@ -113,6 +110,13 @@ def train(
     }
     model.cpu().eval()
     return model, tokenizer, {"summary": summary, "inference": inference}
+
+
+def dev_sets(data_dir: Path, card: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """SST-2 dev, and the IMDB reviews the model's run held out if it trained on IMDB (count and seed from its card)."""
+    held_out = int(card["data"].get("imdb_heldout", 1000))
+    data = default_data(data_dir, held_out > 0, held_out, int(card["training"]["seed"]))
+    return {"sst2_dev": data["dev"], **({"imdb_heldout": data["imdb_dev"]} if held_out else {})}
 
 
 def default_data(
