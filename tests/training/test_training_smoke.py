@@ -208,6 +208,7 @@ def test_card_records_training_metrics_parity_and_files(
     out, cards = trained
     card = cards[skill]
     assert card["training"]["steps"] == 3
+    assert 0 < card["training"]["epochs"] < 1, "three steps cover less than the epochs asked for"
     assert card["training"]["encoder_layers"] == {"sentiment": 2, "qa": 1, "router": 1}[skill]
     if skill == "sentiment":
         assert card["data"]["train"] == [str(data_dir / "sentiment/sst2/train.jsonl.gz")]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.unit
@@ -44,3 +45,49 @@ def test_sentiment_long_scores_each_way_of_reading_a_long_review() -> None:
     assert rows[0]["reviews"] == 6
     assert [(r["strategy"], r["tokens"]) for r in rows[1:]] == [("head-tail", 64), ("windows", 64)]
     assert rows[2]["model_calls_per_review"] > rows[1]["model_calls_per_review"] == 1.0
+
+
+def test_compare_times_each_file_in_turn_each_repeat(models_dir: Path) -> None:
+    router, sentiment = (str(models_dir / s / "model.onnx") for s in ("router", "sentiment"))
+    rows = _probe("compare", router, sentiment, "--runs", "2", "--repeats", "2", "--tokens", "8", "--threads", "1")
+    assert [(r["repeat"], r["model"]) for r in rows] == [(0, router), (0, sentiment), (1, router), (1, sentiment)]
+    assert all(r["p50_ms"] > 0 and r["mb"] < 30 for r in rows)
+
+
+def test_calibration_error_is_zero_when_confidence_matches_accuracy() -> None:
+    from slmesh.bench.probes import _calibration
+
+    probs = np.tile([0.25, 0.75], (4, 1))
+    matched = _calibration(probs, np.array([1, 1, 1, 0]), bins=10)
+    overconfident = _calibration(probs, np.array([1, 1, 0, 0]), bins=10)
+    assert matched == {"nll": pytest.approx(-(3 * np.log(0.75) + np.log(0.25)) / 4, abs=1e-4), "ece": 0.0}
+    assert overconfident["ece"] == pytest.approx(25.0)
+
+
+def test_calibration_error_weighs_each_bin_by_its_share_of_examples() -> None:
+    from slmesh.bench.probes import _calibration
+
+    probs = np.array([[0.0, 1.0], [0.0, 1.0], [0.4, 0.6], [0.4, 0.6]])
+    assert _calibration(probs, np.array([1, 1, 1, 0]), bins=10)["ece"] == pytest.approx(5.0)
+
+
+def test_calibration_scores_each_dev_set_unscaled_and_at_the_card_temperature(models_dir: Path) -> None:
+    rows = _probe("calibration", "--model-dir", str(models_dir / "sentiment"), "--examples", "8", "--threads", "1")
+    temperature = json.loads((models_dir / "sentiment" / "card.json").read_text())["inference"]["temperature"]
+    assert [(r["set"], r["examples"], r["temperature"]) for r in rows] == [
+        ("sst2_dev", 8, 1.0),
+        ("sst2_dev", 8, temperature),
+        ("imdb_heldout", 8, 1.0),
+        ("imdb_heldout", 8, temperature),
+    ]
+
+
+def test_router_thresholds_change_decisions_when_one_threshold_replaces_the_tuned_ones(models_dir: Path) -> None:
+    rows = _probe("router-thresholds", "--model-dir", str(models_dir / "router"), "--single", "1.01", "--threads", "1")
+    card = json.loads((models_dir / "router" / "card.json").read_text())
+    tuned, single = (r["exact_task_set_accuracy"] for r in rows[:2])
+    assert rows[0]["values"] == card["inference"]["thresholds"]
+    assert tuned["router_handwritten"] == card["metrics"]["int8"]["router_handwritten"]["exact_task_set_accuracy"]
+    assert rows[1]["values"] == {"sentiment": 1.01, "qa": 1.01, "summarize": 1.01}
+    assert single["router_handwritten"] < tuned["router_handwritten"]
+    assert 0 < rows[2]["skill_sets_that_differ"] <= rows[2]["prompts"]

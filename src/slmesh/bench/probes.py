@@ -106,6 +106,18 @@ def fusion(args: argparse.Namespace) -> None:
             print(json.dumps({"repeat": repeat, "left_out": list(left_out), "p50_ms": p50}), flush=True)
 
 
+def compare(args: argparse.Namespace) -> None:
+    """Model files at one input shape on the shared pool, as served, taking turns file by file (depth options)."""
+    share_threads(args.threads)
+    feeds = _feeds(args.batch, args.tokens)
+    opened = {model: new_session(model) for model in args.models}
+    for repeat in range(args.repeats):
+        for model, session in opened.items():
+            p50 = _p50_ms(partial(session.run, None, _inputs(session, feeds)), args.runs)
+            row = {"repeat": repeat, "model": str(model), "mb": round(model.stat().st_size / 1e6, 1), "p50_ms": p50}
+            print(json.dumps({**row, "batch": args.batch, "tokens": args.tokens, "threads": args.threads}), flush=True)
+
+
 def _route_each(router: Any, prompts: Sequence[str]) -> None:
     for prompt in prompts:
         router.route(prompt)
@@ -231,6 +243,59 @@ def sentiment_long(args: argparse.Namespace) -> None:
             )
 
 
+def _calibration(probs: np.ndarray, labels: np.ndarray, bins: int) -> dict[str, float]:
+    confidence, predicted = probs.max(axis=-1), probs.argmax(axis=-1)
+    right = predicted == labels
+    bin_of = np.minimum((confidence * bins).astype(int), bins - 1)
+    members = [bin_of == b for b in np.unique(bin_of)]
+    gap = sum(abs(right[m].mean() - confidence[m].mean()) * m.mean() for m in members)
+    nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()
+    return {"nll": round(float(nll), 4), "ece": round(100 * float(gap), 2)}
+
+
+def calibration(args: argparse.Namespace) -> None:
+    """How well the sentiment score's confidence matches its accuracy, unscaled and at the card's temperature.
+
+    The temperature was fitted on SST-2 dev, so that set flatters it; held-out IMDB is the out-of-sample check.
+    """
+    from slmesh.skills.sentiment import SentimentSkill, softmax
+    from slmesh.training.sentiment import dev_sets
+
+    share_threads(args.threads)
+    bundle = load_bundle(args.model_dir, "sentiment")
+    skill = SentimentSkill(bundle)
+    temperature = float(bundle.inference["temperature"])
+    for name, all_rows in dev_sets(args.data_dir, read_card(args.model_dir)).items():
+        rows = all_rows[: args.examples or None]
+        logits = skill.logits([r["text"] for r in rows])
+        labels = np.array([int(r["label"]) for r in rows])
+        for t in (1.0, temperature):
+            row = {"set": name, "examples": len(rows), "temperature": t, "bins": args.bins}
+            print(json.dumps({**row, **_calibration(softmax(logits / t), labels, args.bins)}), flush=True)
+
+
+def router_thresholds(args: argparse.Namespace) -> None:
+    """The hand-written sets with the card's per-skill thresholds and with one for all: exact task-set accuracy, and
+    how many prompts get a different skill set (equal accuracy can hide changes that cancel out)."""
+    from slmesh.evaluation.metrics import evaluate_router
+    from slmesh.skills.router import RouterSkill
+    from slmesh.training.router_data import handwritten_sets
+
+    share_threads(args.threads)
+    bundle = load_bundle(args.model_dir, "router")
+    tuned = bundle.inference["thresholds"]
+    sets = handwritten_sets()
+    prompts = [row["prompt"] for rows in sets.values() for row in rows]
+    chosen = []
+    for label, thresholds in (("per skill", tuned), ("one for all", dict.fromkeys(tuned, args.single))):
+        router = RouterSkill(dataclasses.replace(bundle, inference={**bundle.inference, "thresholds": thresholds}))
+        accuracy = {name: evaluate_router(router, rows)["exact_task_set_accuracy"] for name, rows in sets.items()}
+        print(json.dumps({"thresholds": label, "values": thresholds, "exact_task_set_accuracy": accuracy}))
+        chosen.append([set(router.route(prompt).skills) for prompt in prompts])
+    differ = sum(a != b for a, b in zip(*chosen, strict=True))
+    print(json.dumps({"prompts": len(prompts), "skill_sets_that_differ": differ}))
+
+
 def static_int8(args: argparse.Namespace) -> None:
     """The router's fp32 export quantised statically (activation ranges calibrated on its training prompts)
     against the dynamic int8 file it ships: accuracy per set and p50 per article prompt."""
@@ -315,6 +380,12 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--repeats", type=int, default=3)
         p.add_argument("--top", type=int, default=12)
+    p = probe("compare", compare, 100)
+    p.add_argument("models", type=Path, nargs="+")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--tokens", type=int, default=110)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3)
     p = probe("router-latency", router_latency, 100)
     p.add_argument("model_dirs", type=Path, nargs="+")
     p.add_argument("--threads", type=int, default=2)
@@ -323,6 +394,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--thresholds", type=float, nargs="+", default=[float("-inf"), -2, 0, 2, 4, 5.87, 8])
+    p = probe("calibration", calibration, None)
+    p.add_argument("--model-dir", type=Path, default=MODELS / "sentiment")
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    p.add_argument("--bins", type=int, default=10, help="equal-width confidence bins of the calibration error")
+    p.add_argument("--examples", type=int, default=0, help="only the first N of each set (0: all)")
+    p.add_argument("--threads", type=int, default=2)
+    p = probe("router-thresholds", router_thresholds, None)
+    p.add_argument("--model-dir", type=Path, default=MODELS / "router")
+    p.add_argument("--single", type=float, default=0.5, help="the one threshold every skill gets instead")
+    p.add_argument("--threads", type=int, default=2)
     p = probe("static-int8", static_int8, 100)
     p.add_argument("run_dir", type=Path, help="a router training run: model.onnx, model_fp32.onnx, prompts/")
     p.add_argument("--calibration", type=int, default=300, help="training prompts that set the activation ranges")

@@ -51,7 +51,6 @@ def _card(
         "training": {
             "command": "python -m slmesh.training " + shlex.join(sys.argv[1:]),
             "seed": args.seed,
-            "epochs": args.epochs,
             "learning_rate": args.lr,
             "batch_size": args.batch_size,
             "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",

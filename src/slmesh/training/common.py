@@ -119,6 +119,16 @@ def training_arguments(cfg: RunConfig, work_dir: Path, **extra: Any) -> Any:
     )
 
 
+def trained(trainer: Any, result: Any, encoder_layers: int) -> dict[str, Any]:
+    """What a finished `Trainer.train()` did; epochs as trained, which `--max-steps` can make fewer than asked for."""
+    return {
+        "epochs": round(float(trainer.state.epoch or 0.0), 4),
+        "steps": int(result.global_step),
+        "train_loss": round(float(result.training_loss), 4),
+        "encoder_layers": encoder_layers,
+    }
+
+
 class ListDataset(torch.utils.data.Dataset[dict[str, Any]]):
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         self.rows = rows

@@ -14,6 +14,7 @@ from slmesh.training.common import (
     fast_tokenizer,
     pad_features,
     starting_point,
+    trained,
     training_arguments,
 )
 
@@ -127,9 +128,7 @@ def train(
     summary = {
         "train_questions": len(train_rows),
         "train_windows": len(features),
-        "steps": int(result.global_step),
-        "train_loss": round(float(result.training_loss), 4),
-        "encoder_layers": model.config.num_hidden_layers,
+        **trained(trainer, result, model.config.num_hidden_layers),
     }
     inference = {
         "max_length": max_length,

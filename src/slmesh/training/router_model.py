@@ -14,6 +14,7 @@ from slmesh.training.common import (
     fast_tokenizer,
     keep_layers,
     pad_features,
+    trained,
     training_arguments,
 )
 
@@ -126,9 +127,7 @@ def train(
     result = trainer.train()
     summary = {
         "train_prompts": len(features),
-        "steps": int(result.global_step),
-        "train_loss": round(float(result.training_loss), 4),
-        "encoder_layers": encoder.config.num_hidden_layers,
+        **trained(trainer, result, encoder.config.num_hidden_layers),
     }
     inference: dict[str, Any] = {"skills": skills, "max_length": max_length}
     model.cpu().eval()

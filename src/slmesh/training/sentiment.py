@@ -16,6 +16,7 @@ from slmesh.training.common import (
     fast_tokenizer,
     pad_features,
     starting_point,
+    trained,
     training_arguments,
 )
 
@@ -93,9 +94,7 @@ def train(
     temperature = fit_temperature(logits, labels)
     summary = {
         "train_examples": len(train_features),
-        "steps": int(result.global_step),
-        "train_loss": round(float(result.training_loss), 4),
-        "encoder_layers": model.config.num_hidden_layers,
+        **trained(trainer, result, model.config.num_hidden_layers),
         "torch_dev_accuracy": round(float((logits.argmax(1) == labels).mean()) * 100, 2),
         "temperature": temperature,
     }
