@@ -372,20 +372,21 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--models", type=Path, default=MODELS)
         p.add_argument("--repeats", type=int, default=5)
         p.add_argument("--layout", choices=("own", "shared"), default="shared")
-    for name, handler in (("fusion", fusion), ("ops", ops)):
-        p = probe(name, handler, 40)
-        p.add_argument("model", type=Path)
+
+    def one_shape(p: argparse.ArgumentParser) -> None:
         p.add_argument("--batch", type=int, default=1)
         p.add_argument("--tokens", type=int, default=110)
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--repeats", type=int, default=3)
+
+    for name, handler in (("fusion", fusion), ("ops", ops)):
+        p = probe(name, handler, 40)
+        p.add_argument("model", type=Path)
+        one_shape(p)
         p.add_argument("--top", type=int, default=12)
     p = probe("compare", compare, 100)
     p.add_argument("models", type=Path, nargs="+")
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--tokens", type=int, default=110)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--repeats", type=int, default=3)
+    one_shape(p)
     p = probe("router-latency", router_latency, 100)
     p.add_argument("model_dirs", type=Path, nargs="+")
     p.add_argument("--threads", type=int, default=2)
