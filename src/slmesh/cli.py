@@ -5,19 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from slmesh.config import ConfigError, Settings, settings_from_env
 from slmesh.schemas import AnalyzeRequest, AnalyzeResponse
+from slmesh.skills.registry import SkillSet, measure, registry
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = settings_from_env()
+    environ = dict(os.environ)
     if getattr(args, "models_dir", None):
-        settings = Settings.model_validate({**settings.model_dump(), "models_dir": args.models_dir})
-    return settings
+        environ["SLMESH_MODELS_DIR"] = str(args.models_dir)
+    return settings_from_env(environ)
 
 
 def _pipeline(args: argparse.Namespace) -> Any:
@@ -27,21 +29,15 @@ def _pipeline(args: argparse.Namespace) -> Any:
 
 
 def render(response: AnalyzeResponse, prompt: str) -> str:
+    from slmesh.aggregator import describe
+
     lines = [f"Prompt: {prompt}"]
     scores = ", ".join(f"{k} {v:.2f}" for k, v in response.router.scores.items())
     lines.append(f"  skills:    {', '.join(response.skills) or 'none'}  (router scores: {scores})")
     lines.append(f"  subject:   {response.router.subject}")
     for skill, outcome in response.outcomes.items():
-        if outcome.status != "ok" or outcome.result is None:
-            lines.append(f"  {skill + ':':<10} {outcome.status}: {outcome.error}")
-        elif skill == "sentiment":
-            result = outcome.result.model_dump()
-            lines.append(f"  sentiment: {result['label']} (score {result['score']:.3f})")
-        else:
-            result = outcome.result.model_dump()
-            text = result["answer"] if result["answer"] is not None else f"no answer ({result['no_answer_reason']})"
-            lines.append(f"  answer:    {text} (score {result['score']:.3f})")
-    lines.append(f"  summary:   {response.answer}")
+        lines.append(f"  {skill + ':':<10} {describe(outcome)}")
+    lines.append(f"  answer:    {response.answer}")
     lines.append("  latency:   " + " | ".join(f"{k} {v:.2f} ms" for k, v in response.timings_ms.items()))
     return "\n".join(lines)
 
@@ -99,22 +95,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from slmesh.datasets_io import read_records, require_fields
-    from slmesh.evaluation.metrics import MEASURES
     from slmesh.runtime import ModelStore
-    from slmesh.skills.registry import SkillSet
 
     settings = _settings(args)
     rows = read_records(args.data)
     if args.limit:
         rows = rows[: args.limit]
-    measure = MEASURES[args.skill]
-    require_fields(rows, measure.fields, args.data)
+    scored = measure(args.skill)
+    require_fields(rows, scored.fields, args.data)
     skills = SkillSet(ModelStore(settings.models_dir, args.threads))
+    subject = skills.router if args.skill == "router" else skills.named(args.skill)
     batching = {"batch_size": args.batch_size} if args.batch_size else {}
     metrics = {
         "skill": args.skill,
         "data": str(args.data),
-        **measure.evaluate(skills.skill(args.skill), rows, **batching),
+        **scored.evaluate(subject, rows, **batching),
     }
     print(json.dumps(metrics))
     return 0
@@ -161,7 +156,8 @@ def parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=cmd_serve)
 
     evaluate = sub.add_parser("eval", help="measure a skill on a labelled file; prints one JSON object")
-    evaluate.add_argument("skill", choices=["sentiment", "qa", "router"])
+    measured = [spec.name for spec in registry.specs() if spec.measure is not None]
+    evaluate.add_argument("skill", choices=[*measured, "router"])
     evaluate.add_argument("--data", type=Path, required=True)
     evaluate.add_argument("--limit", type=int, default=0)
     evaluate.add_argument("--threads", type=int, default=2)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from tokenizers import Encoding, Tokenizer
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding, Tokenizer
 
 
 def head_tail(ids: list[int], max_length: int, head: int) -> list[int]:
@@ -49,7 +52,7 @@ def windowing_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int) -> T
 
     A copy, because truncation settings live on the tokenizer and the shared one serves other threads.
     """
-    windowed = Tokenizer.from_str(tokenizer.to_str())
+    windowed = type(tokenizer).from_str(tokenizer.to_str())
     windowed.no_padding()
     windowed.enable_truncation(max_length=max_length, stride=stride, strategy="only_second")
     return windowed

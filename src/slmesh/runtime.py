@@ -1,4 +1,4 @@
-"""Loads each skill's ONNX session, tokenizer and inference settings once per process."""
+"""Loads each model's ONNX session, tokenizer and card once per process, checking the files against the card."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import onnxruntime as ort
-from onnxruntime.capi import _pybind_state as ort_process
-from tokenizers import Tokenizer
+
+from slmesh.lazy import OnceMap
+
+if TYPE_CHECKING:
+    # Imported where sessions are made: the aggregator reads cards and results without any model runtime.
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
 
 MODEL_FILE = "model.onnx"
 # The fp32 export beside it, kept out of git: training, re-quantising and the quantisation probes read it.
@@ -27,11 +31,15 @@ class ModelNotFoundError(FileNotFoundError):
     """A skill has no model in the models directory."""
 
 
+class InvalidModelError(ValueError):
+    """A model's files or card are broken: unreadable, altered since the card was written, or mis-set."""
+
+
 @dataclass(frozen=True)
 class ModelBundle:
-    """Everything one skill needs at inference time."""
+    """Everything one model needs at inference time."""
 
-    skill: str
+    name: str
     session: ort.InferenceSession
     tokenizer: Tokenizer
     inference: dict[str, Any]
@@ -40,13 +48,23 @@ class ModelBundle:
     def input_names(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.session.get_inputs())
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's outputs by name, so that no caller depends on their order in the graph."""
         wanted = {name: feeds[name] for name in self.input_names}
-        return [np.asarray(o) for o in self.session.run(None, wanted)]
+        names = [o.name for o in self.session.get_outputs()]
+        return {name: np.asarray(value) for name, value in zip(names, self.session.run(names, wanted), strict=True)}
 
 
 def read_card(model_dir: Path) -> dict[str, Any]:
-    card: dict[str, Any] = json.loads((model_dir / CARD_FILE).read_text())
+    path = model_dir / CARD_FILE
+    try:
+        card: dict[str, Any] = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise InvalidModelError(f"{model_dir.name}/{CARD_FILE} is missing") from exc
+    except (OSError, ValueError) as exc:
+        raise InvalidModelError(f"{model_dir.name}/{CARD_FILE} is not readable JSON: {exc}") from exc
+    if not isinstance(card, dict) or not isinstance(card.get("inference"), dict):
+        raise InvalidModelError(f"{model_dir.name}/{CARD_FILE} has no 'inference' object")
     return card
 
 
@@ -57,6 +75,16 @@ def sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _verified_bytes(model_dir: Path, file: str, card: dict[str, Any]) -> bytes:
+    expected = card.get("files", {}).get(file, {}).get("sha256")
+    if not expected:
+        raise InvalidModelError(f"{model_dir.name}/{CARD_FILE} records no sha256 for {file}")
+    data = (model_dir / file).read_bytes()
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise InvalidModelError(f"{model_dir.name}/{file} does not match the sha256 in its card")
+    return data
 
 
 _pool_lock = threading.Lock()
@@ -70,14 +98,14 @@ def usable_cores() -> int:
 def share_threads(threads: int = 0) -> int:
     """Gives every later session of this process one intra-op pool of `threads` (0: one per usable core).
 
-    Sessions with pools of their own fight over the same few cores when skills run side by side (on 2 cores, three
-    sessions' spinning threads doubled the pipeline's latency once: a one-off observation in docs/benchmark.md); one
-    shared pool adds no threads per session. The
-    pool spins while waiting for work (ONNX Runtime's Python API cannot turn that off for a global pool), which is
-    what makes two threads pay off for a 100-token QA call. ONNX Runtime sizes the pool once per process, so the
-    first call decides; the size in use is returned. Once it exists, every session of the process must use it:
-    sessions made outside `new_session` (onnxruntime.quantization makes some) fail, so training never calls this.
+    Sessions with pools of their own fight over the same few cores when skills run side by side; one shared pool
+    adds no threads per session (docs/benchmark.md has the measurements). ONNX Runtime sizes the pool once per
+    process, so the first call decides; the size in use is returned. Once it exists, every session of the process
+    must use it: sessions made outside `new_session` (onnxruntime.quantization makes some) fail, so training never
+    calls this.
     """
+    from onnxruntime.capi import _pybind_state as ort_process
+
     global _pool_size
     with _pool_lock:
         if _pool_size is None:
@@ -94,6 +122,8 @@ def pool_size() -> int | None:
 
 def session_options(threads: int = 1) -> ort.SessionOptions:
     """Options for every session slmesh creates: the shared pool once there is one, else `threads` of its own."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     if _pool_size is not None:
         options.use_per_session_threads = False
@@ -109,54 +139,68 @@ def session_options(threads: int = 1) -> ort.SessionOptions:
 
 
 UNFUSED = ["SkipLayerNormFusion"]
-"""ONNX Runtime fusions left out: on this AVX-512 CPU the fused SkipLayerNormalization kernel is a little slower than
-the Add and LayerNormalization it replaces (`python -m slmesh.bench.probes fusion MODEL`: medians of three, sentiment
-32 x 20 tokens 45.6 -> 40.5 ms, QA 115 tokens 9.6 -> 9.0 ms; single repetitions vary more than that, see
-docs/benchmark.md)."""
+"""ONNX Runtime fusions left out: on this CPU the fused kernel is slower than the Add and LayerNormalization it
+replaces (`python -m slmesh.research.probes fusion MODEL` measures it; docs/benchmark.md has the figures)."""
 
 
-def new_session(path: Path, threads: int = 1, disabled: Sequence[str] = UNFUSED) -> ort.InferenceSession:
+def new_session(model: Path | bytes, threads: int = 1, disabled: Sequence[str] = UNFUSED) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     # Under the lock: options made for threads of its own would be refused if the pool appeared before the session.
     with _pool_lock:
         return ort.InferenceSession(
-            str(path),
+            model if isinstance(model, bytes) else str(model),
             sess_options=session_options(threads),
             providers=["CPUExecutionProvider"],
             disabled_optimizers=list(disabled),
         )
 
 
-def load_bundle(model_dir: Path, skill: str, threads: int = 1, model_file: str = MODEL_FILE) -> ModelBundle:
+def load_bundle(
+    model_dir: Path, name: str, threads: int = 1, model_file: str = MODEL_FILE, verify: bool = True
+) -> ModelBundle:
+    """The model in `model_dir`; with `verify`, its model and tokenizer files must match the card's sha256.
+
+    Training and research tools pass `verify=False` for files they have just written, before the card records them.
+    """
+    from tokenizers import Tokenizer
+
     if not (model_dir / model_file).is_file():
-        raise ModelNotFoundError(f"no model for skill {skill!r} at {model_dir / model_file}")
-    session = new_session(model_dir / model_file, threads)
-    tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+        raise ModelNotFoundError(f"no model for {name!r} ({model_dir.name}/{model_file} is missing)")
+    card = read_card(model_dir)
+    try:
+        if verify:
+            model: Path | bytes = _verified_bytes(model_dir, model_file, card)
+            tokenizer = Tokenizer.from_str(_verified_bytes(model_dir, TOKENIZER_FILE, card).decode())
+        else:
+            model = model_dir / model_file
+            tokenizer = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE))
+        session = new_session(model, threads)
+    except InvalidModelError:
+        raise
+    except Exception as exc:
+        # ONNX Runtime's and the tokenizer's own messages hold absolute paths and internals: name the file only.
+        raise InvalidModelError(
+            f"{model_dir.name}: the model or tokenizer cannot be loaded ({type(exc).__name__})"
+        ) from exc
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    return ModelBundle(skill, session, tokenizer, read_card(model_dir)["inference"])
+    return ModelBundle(name, session, tokenizer, card["inference"])
 
 
 class ModelSource(Protocol):
-    """Where skills get their bundles; tests pass an in-memory one."""
+    """Where skills get their models; tests pass an in-memory one."""
 
-    def get(self, skill: str) -> ModelBundle: ...
+    def get(self, name: str) -> ModelBundle: ...
 
 
 class ModelStore:
-    """Process-wide cache: each bundle is loaded on first use and kept; all of them share one thread pool."""
+    """Process-wide cache: each model is loaded (and verified) on first use and kept; all share one thread pool."""
 
     def __init__(self, models_dir: Path, threads: int = 0) -> None:
-        self._models_dir = models_dir
+        self.models_dir = models_dir
         self.threads = share_threads(threads)
-        self._bundles: dict[str, ModelBundle] = {}
-        self._lock = threading.Lock()
+        self._bundles: OnceMap[str, ModelBundle] = OnceMap(lambda name: load_bundle(models_dir / name, name))
 
-    def get(self, skill: str) -> ModelBundle:
-        bundle = self._bundles.get(skill)
-        if bundle is None:
-            with self._lock:
-                bundle = self._bundles.get(skill)
-                if bundle is None:
-                    bundle = load_bundle(self._models_dir / skill, skill)
-                    self._bundles[skill] = bundle
-        return bundle
+    def get(self, name: str) -> ModelBundle:
+        return self._bundles.get(name)

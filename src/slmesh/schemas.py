@@ -1,15 +1,30 @@
-"""The request, result and response shapes shared by the CLI, the HTTP API and the Lambda functions."""
+"""The request, outcome and response shapes shared by the CLI, the HTTP API and the Lambda functions.
+
+Skill names and result models come from the skill registry when a value is validated or a schema is written, so a
+skill registered in `slmesh.skills.registry` is accepted and documented everywhere without editing this module.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    SerializeAsAny,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 MAX_PROMPT_CHARS = 4000
 MAX_CONTEXT_CHARS = 100_000
 
-SkillName = Literal["sentiment", "qa", "summarize"]
 Prompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]
 
 
@@ -17,8 +32,49 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _registry() -> Any:
+    # The registry imports every skill module, and those import this one.
+    from slmesh.skills.registry import registry
+
+    return registry
+
+
+def _known_skill(name: str) -> str:
+    names = _registry().names()
+    if name not in names:
+        raise ValueError(f"unknown skill {name!r} (known: {', '.join(names)})")
+    return name
+
+
+class _SkillNames:
+    """The JSON schema of a skill name: an enum of the registered names at the time the schema is written."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        written = handler(schema)
+        written["enum"] = list(_registry().names())
+        return written
+
+
+SkillName = Annotated[str, AfterValidator(_known_skill), _SkillNames]
+
+
+class SkillResult(_Strict):
+    """Base of every skill's result model; each skill module defines its own fields."""
+
+
+class _SkillResults:
+    """The JSON schema of a result: any of the registered skills' result models."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        models = tuple(spec.result_model for spec in _registry().specs())
+        union = TypeAdapter(Union[models]).core_schema  # noqa: UP007
+        return handler(union)
+
+
 class AnalyzeRequest(_Strict):
-    """What a user sends: a prompt and, until retrieval exists, the passage QA answers from."""
+    """What a user sends: a prompt and, optionally, the passage the skills work on."""
 
     prompt: Prompt = Field(description="The instruction and the text it applies to.")
     context: Annotated[str, StringConstraints(max_length=MAX_CONTEXT_CHARS)] | None = Field(
@@ -35,27 +91,33 @@ class RouterDecision(_Strict):
     subject: str = Field(description="The text the skills work on: the quoted or trailing part of the prompt.")
 
 
-class SentimentResult(_Strict):
-    label: Literal["negative", "positive"]
-    score: float = Field(ge=0.0, le=1.0, description="Calibrated probability of the label.")
-
-
-class QAResult(_Strict):
-    answer: str | None = Field(description="The extracted span, or null when there is no answer.")
-    score: float = Field(ge=0.0, le=1.0, description="Probability of the span within its window.")
-    start: int | None = Field(default=None, description="Character offset of the answer in the context.")
-    end: int | None = Field(default=None, description="Character offset one past the answer's end.")
-    no_answer_reason: Literal["no_context", "below_threshold"] | None = None
-
-
-SkillResult = SentimentResult | QAResult
-
-
 class SkillOutcome(_Strict):
+    """One skill's outcome for one task: its result when `status` is ok, else why not."""
+
+    skill: SkillName
     status: Literal["ok", "error", "unavailable"]
-    result: SkillResult | None = None
+    result: Annotated[SerializeAsAny[SkillResult], _SkillResults] | None = None
     error: str | None = None
     latency_ms: float = Field(ge=0.0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_result(cls, data: Any) -> Any:
+        """A result given as JSON is read with the result model of the outcome's skill."""
+        if isinstance(data, dict) and isinstance(data.get("result"), dict):
+            spec = _registry().spec(str(data.get("skill")))
+            if spec is not None:
+                data = {**data, "result": spec.result_model.model_validate(data["result"])}
+        return data
+
+    @model_validator(mode="after")
+    def _result_matches_skill(self) -> SkillOutcome:
+        spec = _registry().spec(self.skill)
+        if self.result is not None and (spec is None or not isinstance(self.result, spec.result_model)):
+            raise ValueError(f"a {type(self.result).__name__} is not a result of skill {self.skill!r}")
+        if (self.status == "ok") != (self.result is not None):
+            raise ValueError("an ok outcome carries a result, and only an ok outcome does")
+        return self
 
 
 class AnalyzeResponse(_Strict):

@@ -24,16 +24,20 @@ from samcli.yamlhelper import yaml_parse
 
 from slmesh.cloud.aggregation import make_aggregator_handler
 from slmesh.cloud.callbacks import StepFunctionsCallbacks
-from slmesh.cloud.mesh import LazyMesh
 from slmesh.cloud.routing import make_router_handler
 from slmesh.cloud.skill_worker import make_skill_handler
+from slmesh.cloud.statemachines import DEFINITIONS, placeholder, render
 from slmesh.config import settings_from_env
+from slmesh.lazy import Once
 from slmesh.runtime import ModelStore
 from slmesh.schemas import RouterDecision, SkillOutcome, SkillTask
-from slmesh.skills.registry import SkillSet
+from slmesh.skills.registry import SkillSet, registry
 
 ROOT = Path(__file__).resolve().parents[2]
-MARKERS = ("sentiment", "qa", "summarize")
+
+
+def markers() -> tuple[str, ...]:
+    return registry.names()
 
 
 def load_template() -> dict[str, Any]:
@@ -54,11 +58,11 @@ class ScriptedRouter:
     """Routes on markers like "[qa]" in the prompt, so each test picks its skills, whatever the models."""
 
     def route(self, prompt: str) -> RouterDecision:
-        skills = [s for s in MARKERS if f"[{s}]" in prompt]
+        skills = [s for s in markers() if f"[{s}]" in prompt]
         subject = re.sub(r"\[\w+\]", "", prompt).strip()
         return RouterDecision(
             skills=skills,  # type: ignore[arg-type]
-            scores={s: 0.9 if s in skills else 0.1 for s in MARKERS},
+            scores={s: 0.9 if s in skills else 0.1 for s in markers()},
             subject=subject,
         )
 
@@ -76,8 +80,15 @@ class ScriptedMesh:
         if skill in self.crash:
             raise RuntimeError(f"{skill} model crashed")
         if skill in self.error:
-            return [SkillOutcome(status="error", error=f"{skill} model failed", latency_ms=1.0) for _ in tasks]
+            return [
+                SkillOutcome(skill=skill, status="error", error=f"{skill} model failed", latency_ms=1.0) for _ in tasks
+            ]
         return self.skills.run(skill, tasks)
+
+
+@pytest.fixture
+def scripted_router() -> ScriptedRouter:
+    return ScriptedRouter()
 
 
 @pytest.fixture(scope="session")
@@ -124,15 +135,15 @@ class Stack:
     def create_machine(self, asl_file: str, kind: str) -> str:
         values = {
             "RouterFunctionArn": "router",
-            "SentimentFunctionArn": "sentiment",
-            "QAFunctionArn": "qa",
             "AggregatorFunctionArn": "aggregator",
-            "SentimentQueueUrl": self.queues["sentiment"],
-            "QAQueueUrl": self.queues["qa"],
             "JobsTableName": self.table,
             "EventBusName": self.bus,
+            **{placeholder(spec, "FunctionArn"): spec.name for spec in registry.specs()},
+            **{placeholder(spec, "QueueUrl"): self.queues[spec.name] for spec in registry.specs()},
         }
-        definition = substitute((ROOT / "infra" / asl_file).read_text(), values)
+        # Generated now, from the registry as the test sees it (a test may have registered a skill of its own);
+        # a template test checks that the committed files are this output.
+        definition = substitute(render(DEFINITIONS[asl_file]()), values)
         arn: str = self.sfn.create_state_machine(
             name=asl_file.split(".")[0], definition=definition, roleArn=_ROLE_ARN, type=kind
         )["stateMachineArn"]
@@ -192,9 +203,9 @@ def stack(monkeypatch: pytest.MonkeyPatch, real_skills: SkillSet) -> Iterator[St
         monkeypatch.setenv(name, value)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         mesh = ScriptedMesh(real_skills)
-        lazy = LazyMesh(lambda: mesh)
+        lazy: Once[Any] = Once(lambda: mesh)
         sqs = boto3.client("sqs")
-        queues = {s: sqs.create_queue(QueueName=f"slmesh-{s}")["QueueUrl"] for s in ("sentiment", "qa")}
+        queues = {s.name: sqs.create_queue(QueueName=f"slmesh-{s.name}")["QueueUrl"] for s in registry.specs()}
         completed = sqs.create_queue(QueueName="slmesh-completed")["QueueUrl"]
         boto3.client("dynamodb").create_table(
             TableName="slmesh-jobs",
@@ -217,8 +228,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, real_skills: SkillSet) -> Iterator[St
         stack = Stack(
             handlers={
                 "router": make_router_handler(lazy),
-                "sentiment": make_skill_handler("sentiment", lazy, callbacks),
-                "qa": make_skill_handler("qa", lazy, callbacks),
+                **{s.name: make_skill_handler(s.name, lazy, callbacks) for s in registry.specs()},
                 "aggregator": make_aggregator_handler(),
             },
             mesh=mesh,

@@ -16,8 +16,10 @@ from moto.events.models import EventPattern
 from samcli.yamlhelper import yaml_parse
 
 from slmesh.cloud.apischema import gateway_request_schema
-from slmesh.cloud.events import DEPLOYED_SKILLS, AnalysisRequested
+from slmesh.cloud.events import AnalysisRequested
+from slmesh.cloud.statemachines import DEFINITIONS, placeholder, render
 from slmesh.schemas import MAX_CONTEXT_CHARS, MAX_PROMPT_CHARS
+from slmesh.skills.registry import registry
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +38,37 @@ OFFLINE_ENV = {
 def template() -> dict[str, Any]:
     parsed: dict[str, Any] = yaml_parse((ROOT / "template.yaml").read_text())
     return parsed
+
+
+@pytest.fixture(scope="module")
+def api_body(template: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI body the template includes (AWS::Include), read from its file as CloudFormation inserts it."""
+    include = template["Resources"]["Api"]["Properties"]["DefinitionBody"]["Fn::Transform"]
+    assert include["Name"] == "AWS::Include"
+    parsed: dict[str, Any] = yaml_parse((ROOT / include["Parameters"]["Location"]).read_text())
+    return parsed
+
+
+def _nulls(value: Any, path: str = "") -> list[str]:
+    if value is None:
+        return [path or "/"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _nulls(v, f"{path}/{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _nulls(v, f"{path}/{i}")]
+    return []
+
+
+def test_no_value_in_the_template_or_its_api_body_is_null(template: dict[str, Any], api_body: dict[str, Any]) -> None:
+    # A YAML flow mapping with an unquoted comma splits into two keys, one of them null; CloudFormation
+    # engines reject nulls (LocalStack: "Unsupported type NoneType") and API Gateway keeps the junk key.
+    assert _nulls(template) == [] and _nulls(api_body) == []
+
+
+def test_every_condition_is_used(template: dict[str, Any], api_body: dict[str, Any]) -> None:
+    used = json.dumps([template["Resources"], template.get("Outputs"), api_body])
+    for condition in template.get("Conditions", {}):
+        assert f'"{condition}"' in used, condition
 
 
 def _tool(name: str) -> str:
@@ -78,7 +111,7 @@ def test_every_queue_has_a_dlq_and_six_times_its_consumers_timeout(template: dic
         for event in fn["Properties"].get("Events", {}).values()
         if event["Type"] == "SQS"
     }
-    assert set(consumers) == {"SentimentQueue", "QAQueue"}
+    assert set(consumers) == {f"{spec.resource}Queue" for spec in registry.specs()}
     for name, fn in consumers.items():
         props = queues[name]["Properties"]
         assert props["VisibilityTimeout"] == 6 * fn["Properties"]["Timeout"], name
@@ -114,27 +147,63 @@ def test_definition_substitutions_match_the_asl_placeholders(template: dict[str,
     assert placeholders == set(props["DefinitionSubstitutions"])
 
 
-def test_gateway_body_schema_is_the_one_derived_from_the_api_contract(template: dict[str, Any]) -> None:
-    body = template["Resources"]["Api"]["Properties"]["DefinitionBody"]
-    schema = body["components"]["schemas"]["AnalyzeRequest"]
+@pytest.mark.parametrize("name", sorted(DEFINITIONS))
+def test_committed_state_machines_are_the_generated_ones(name: str) -> None:
+    committed = (ROOT / "infra" / name).read_text()
+    assert committed == render(DEFINITIONS[name]()), "run: python -m slmesh.cloud.statemachines"
+
+
+def test_every_deployed_skill_has_its_function_queue_and_substitutions(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    express = resources["AnalyzeExpressStateMachine"]["Properties"]
+    jobs = resources["AnalyzeJobsStateMachine"]["Properties"]
+    for spec in registry.specs():
+        function = resources[f"{spec.resource}Function"]
+        assert function["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == spec.name
+        assert f"{spec.resource}DeadLetterQueue" in resources
+        assert express["DefinitionSubstitutions"][placeholder(spec, "FunctionArn")] == {
+            "Fn::GetAtt": [f"{spec.resource}Function", "Arn"]
+        }
+        assert jobs["DefinitionSubstitutions"][placeholder(spec, "QueueUrl")] == {"Ref": f"{spec.resource}Queue"}
+        assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": f"{spec.resource}Function"}}} in express["Policies"]
+        assert {"SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": [f"{spec.resource}Queue", "QueueName"]}}} in (
+            jobs["Policies"]
+        )
+
+
+def test_gateway_body_schema_is_the_one_derived_from_the_api_contract(api_body: dict[str, Any]) -> None:
+    schema = api_body["components"]["schemas"]["AnalyzeRequest"]
     assert schema == gateway_request_schema()
     assert schema["required"] == ["prompt"]
     assert schema["properties"]["prompt"]["maxLength"] == MAX_PROMPT_CHARS
     assert schema["properties"]["context"]["maxLength"] == MAX_CONTEXT_CHARS
     for path in ("/v1/analyze", "/v1/jobs"):
-        post = body["paths"][path]["post"]
+        post = api_body["paths"][path]["post"]
         assert post["requestBody"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/AnalyzeRequest"
         }
         assert post["x-amazon-apigateway-request-validator"] == "body"
 
 
-def test_api_requires_a_key_and_calls_services_directly(template: dict[str, Any]) -> None:
-    api = template["Resources"]["Api"]["Properties"]
-    assert api["Auth"]["ApiKeyRequired"] is True and api["Auth"]["UsagePlan"]["CreateUsagePlan"] == "PER_API"
+def test_api_requires_a_key_on_every_method_and_calls_services_directly(
+    template: dict[str, Any], api_body: dict[str, Any]
+) -> None:
+    assert api_body["x-amazon-apigateway-api-key-source"] == "HEADER"
+    assert api_body["components"]["securitySchemes"]["api_key"] == {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+    }
+    methods = [method for methods in api_body["paths"].values() for method in methods.values()]
+    assert all(method["security"] == [{"api_key": []}] for method in methods)
+    resources = template["Resources"]
+    plan = resources["ApiUsagePlan"]["Properties"]
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "Api.Stage"}}]
+    assert plan["Quota"]["Limit"] == {"Ref": "ApiQuotaPerDay"} and plan["Throttle"]["RateLimit"] > 0
+    assert resources["ApiUsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "ApiKey"}
     uris = {
         path: method["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-        for path, methods in api["DefinitionBody"]["paths"].items()
+        for path, methods in api_body["paths"].items()
         for method in methods.values()
     }
     assert uris == {
@@ -145,13 +214,13 @@ def test_api_requires_a_key_and_calls_services_directly(template: dict[str, Any]
 
 
 def test_state_machines_cover_every_deployed_skill() -> None:
-    for asl in ("analyze-express.asl.json", "analyze-jobs.asl.json"):
+    for asl in DEFINITIONS:
         definition = json.loads((ROOT / "infra" / asl).read_text())
         [parallel] = [s for s in definition["States"].values() if s["Type"] == "Parallel"]
-        branch_skills = sorted(
+        branch_skills = [
             b["States"][b["StartAt"]]["Choices"][0]["Variable"].split(".")[-1] for b in parallel["Branches"]
-        )
-        assert branch_skills == sorted(DEPLOYED_SKILLS)
+        ]
+        assert branch_skills == [spec.name for spec in registry.specs()]
         for branch in parallel["Branches"]:
             tasks = [s for s in branch["States"].values() if s["Type"] == "Task"]
             assert all(t["Retry"] and t["Catch"] for t in tasks), asl

@@ -232,7 +232,7 @@ def test_router_card_names_the_model_that_picked_its_opinions(trained: tuple[Pat
 
 def test_static_int8_probe_compares_both_router_files(trained: tuple[Path, dict[str, Any]]) -> None:
     out, _ = trained
-    command = [sys.executable, "-m", "slmesh.bench.probes", "static-int8", str(out / "router"), "--runs", "2"]
+    command = [sys.executable, "-m", "slmesh.research.probes", "static-int8", str(out / "router"), "--runs", "2"]
     done = subprocess.run([*command, "--calibration", "8"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [json.loads(line) for line in done.stdout.splitlines()]
@@ -244,6 +244,8 @@ def test_trained_models_serve_through_the_same_inference_code(trained: tuple[Pat
     from slmesh.pipeline import Pipeline
     from slmesh.runtime import ModelStore
     from slmesh.schemas import AnalyzeRequest
+    from slmesh.skills.qa import QASkill
+    from slmesh.skills.sentiment import SentimentSkill
 
     out, _ = trained
     pipeline = Pipeline(ModelStore(out))
@@ -252,9 +254,9 @@ def test_trained_models_serve_through_the_same_inference_code(trained: tuple[Pat
             AnalyzeRequest(prompt="please tell me: is the train late again?", context="the train is late")
         )
         assert set(response.router.scores) == {"sentiment", "qa", "summarize"}
-        sentiment = pipeline.skills.skill("sentiment").predict(["lovely station", "awful slow train"])
+        sentiment = pipeline.skills.skill(SentimentSkill).predict(["lovely station", "awful slow train"])
         assert [r.label in ("negative", "positive") for r in sentiment] == [True, True]
-        answer = pipeline.skills.skill("qa").answer("who opened the bridge?", "clara voss opened the bridge")
+        answer = pipeline.skills.skill(QASkill).answer("who opened the bridge?", "clara voss opened the bridge")
         assert answer.no_answer_reason != "no_context"
     finally:
         pipeline.close()
@@ -263,7 +265,7 @@ def test_trained_models_serve_through_the_same_inference_code(trained: tuple[Pat
 def test_int8_weights_read_back_within_one_quantisation_step_of_fp32(
     trained: tuple[Path, dict[str, Any]], tiny_base: Path
 ) -> None:
-    from slmesh.training.onnx_weights import state_dict_from_onnx
+    from slmesh.research.onnx_weights import state_dict_from_onnx
 
     out, _ = trained
     fp32 = state_dict_from_onnx(out / "sentiment" / "model_fp32.onnx")
@@ -310,7 +312,7 @@ def test_first_feed_forward_output_stays_fp32(trained: tuple[Path, dict[str, Any
 def test_rebuilt_fp32_decides_like_the_int8_file_it_came_from(
     trained: tuple[Path, dict[str, Any]], tiny_base: Path, data_dir: Path, tmp_path: Path
 ) -> None:
-    from slmesh.training.onnx_weights import state_dict_from_onnx
+    from slmesh.research.onnx_weights import state_dict_from_onnx
 
     out, _ = trained
     model_dir = _without_fp32(out / "sentiment", tmp_path / "sentiment")
@@ -324,7 +326,9 @@ def test_rebuilt_fp32_decides_like_the_int8_file_it_came_from(
     card = json.loads((model_dir / "card.json").read_text())
     assert card["fp32_rebuilt_from_int8"]["sha256"] == card["files"]["model.onnx"]["sha256"]
 
-    probe = _run("slmesh.bench.probes", "int8-sensitivity", str(model_dir), "--extra", "0", "--data-dir", str(data_dir))
+    probe = _run(
+        "slmesh.research.probes", "int8-sensitivity", str(model_dir), "--extra", "0", "--data-dir", str(data_dir)
+    )
     rows = [json.loads(line) for line in probe]
     assert [r["kept_fp32"] for r in rows[:2]] == ["all int8", "export setting"]
     assert len(rows) == 2 + 2 * 6  # six weight MatMuls per layer; Gemm nodes cannot be kept
@@ -346,7 +350,15 @@ def test_card_keeps_fp32_metrics_it_cannot_remeasure(
 
 def test_int8_sensitivity_probe_runs_on_qa(trained: tuple[Path, dict[str, Any]], data_dir: Path) -> None:
     out, _ = trained
-    probe = ["slmesh.bench.probes", "int8-sensitivity", str(out / "qa"), "--extra", "10", "--data-dir", str(data_dir)]
+    probe = [
+        "slmesh.research.probes",
+        "int8-sensitivity",
+        str(out / "qa"),
+        "--extra",
+        "10",
+        "--data-dir",
+        str(data_dir),
+    ]
     rows = [json.loads(line) for line in _run(*probe, "--match", "layer.0/output/dense")]
     assert [r["kept_fp32"] for r in rows] == ["all int8", "export setting", "/bert/encoder/layer.0/output/dense/MatMul"]
     assert not (out / "qa" / "model_probe.onnx").exists()

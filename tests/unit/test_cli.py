@@ -22,7 +22,14 @@ def slmesh(*args: str) -> subprocess.CompletedProcess[str]:
 def test_ask_prints_skills_sentiment_answer_and_latency() -> None:
     done = slmesh("ask", REFERENCE_PROMPTS[0], "--context", TRAIN_SERVICE_CONTEXT)
     assert done.returncode == 0, done.stderr
-    for part in ("skills:    sentiment, qa", "sentiment: negative", "answer:", "latency:", "total"):
+    for part in (
+        "skills:    sentiment, qa",
+        "sentiment: The sentiment is negative",
+        "qa:        Answer:",
+        "answer:",
+        "latency:",
+        "total",
+    ):
         assert part in done.stdout
 
 
@@ -66,7 +73,8 @@ def test_eval_passes_the_batch_size_on(
     used: int | None,
 ) -> None:
     from slmesh import cli
-    from slmesh.evaluation import metrics
+    from slmesh.evaluation.measure import Measure
+    from slmesh.skills.sentiment import SentimentSkill
 
     seen: list[int | None] = []
 
@@ -74,7 +82,7 @@ def test_eval_passes_the_batch_size_on(
         seen.append(batch_size)
         return {"accuracy": 100.0}
 
-    monkeypatch.setitem(metrics.MEASURES, "sentiment", metrics.Measure(("text", "label"), evaluate))
+    monkeypatch.setattr(SentimentSkill, "measure", Measure(("text", "label"), evaluate))
     data = tmp_path / "sentiment.jsonl"
     data.write_text(json.dumps({"text": "Fine.", "label": 1}) + "\n")
     assert cli.main(["eval", "sentiment", "--data", str(data), *given]) == 0

@@ -18,11 +18,12 @@ from slmesh.cloud.apischema import _draft4, gateway_request_schema
 from slmesh.cloud.callbacks import StepFunctionsCallbacks, TaskGone
 from slmesh.cloud.config import cloud_settings_from_env
 from slmesh.cloud.events import AnalysisRequested, InvalidEvent, StatesFailure
-from slmesh.cloud.mesh import LazyMesh
 from slmesh.cloud.producer import PutEventsFailed, analysis_requested_entry, request_analysis
 from slmesh.cloud.skill_worker import INVALID_TASK, SKILL_ERROR, SkillBatch, run_direct
 from slmesh.config import ConfigError
-from slmesh.schemas import AnalyzeRequest, RouterDecision, SentimentResult, SkillOutcome, SkillTask
+from slmesh.lazy import Once
+from slmesh.schemas import AnalyzeRequest, RouterDecision, SkillOutcome, SkillTask
+from slmesh.skills.sentiment import SentimentResult
 
 pytestmark = pytest.mark.unit
 
@@ -61,9 +62,11 @@ class CountingMesh:
     def run(self, skill: str, tasks: Sequence[SkillTask]) -> list[SkillOutcome]:
         self.calls.append(len(tasks))
         return [
-            SkillOutcome(status="error", error="model failed", latency_ms=2.0)
+            SkillOutcome(skill=skill, status="error", error="model failed", latency_ms=2.0)
             if "boom" in t.subject
-            else SkillOutcome(status="ok", result=SentimentResult(label="positive", score=0.9), latency_ms=2.0)
+            else SkillOutcome(
+                skill=skill, status="ok", result=SentimentResult(label="positive", score=0.9), latency_ms=2.0
+            )
             for t in tasks
         ]
 
@@ -265,7 +268,7 @@ def test_lazy_mesh_builds_once_until_replaced() -> None:
         built.append(CountingMesh())
         return built[-1]
 
-    lazy = LazyMesh(factory)
+    lazy = Once(factory)
     assert lazy.get() is lazy.get() and len(built) == 1
     lazy.use(factory)
     assert lazy.get() is built[-1] and len(built) == 2
@@ -300,6 +303,7 @@ def test_producer_puts_a_valid_analysis_requested_event() -> None:
 
 
 def test_the_layer_code_path_loads_no_model_runtime() -> None:
-    probe = "import sys, slmesh.cloud.aggregation; print('onnxruntime' in sys.modules, 'numpy' in sys.modules)"
+    # numpy comes with the skill modules (the layer carries it); the model runtime must not.
+    probe = "import sys, slmesh.cloud.aggregation; print('onnxruntime' in sys.modules, 'tokenizers' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.split() == ["False", "False"]

@@ -21,11 +21,6 @@ def test_bad_environment_is_refused_naming_the_variable(tmp_path: Path) -> None:
         settings_from_env({"SLMESH_MODELS_DIR": str(tmp_path / "missing")})
 
 
-def test_renamed_thread_variables_are_refused_not_ignored(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="SLMESH_QA_THREADS is now SLMESH_THREADS"):
-        settings_from_env({"SLMESH_MODELS_DIR": str(tmp_path), "SLMESH_QA_THREADS": "2"})
-
-
 def test_environment_values_are_read(tmp_path: Path) -> None:
     settings = settings_from_env({"SLMESH_MODELS_DIR": str(tmp_path), "SLMESH_THREADS": "2"})
     assert settings.models_dir == tmp_path

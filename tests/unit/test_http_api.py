@@ -45,7 +45,7 @@ def call(
 def test_healthz_lists_loaded_skills(server: AnalyzeServer) -> None:
     status, body = call(server, "GET", "/healthz")
     assert status == 200
-    assert body == {"status": "ok", "skills": ["router", "sentiment", "qa"]}
+    assert body == {"status": "ok", "skills": {"sentiment": "ok", "qa": "ok", "summarize": "unavailable"}}
 
 
 def test_analyze_returns_the_aggregated_response(server: AnalyzeServer) -> None:

@@ -2,31 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from slmesh.demo import REFERENCE_PROMPTS, TRAIN_SERVICE_CONTEXT
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelBundle, ModelNotFoundError, ModelStore
-from slmesh.schemas import AnalyzeRequest, QAResult, SentimentResult
+from slmesh.schemas import AnalyzeRequest
+from slmesh.skills.qa import QAResult
+from slmesh.skills.sentiment import SentimentResult
 
 pytestmark = pytest.mark.unit
 
 
-class BrokenSkill:
-    """A model source whose `broken` skill fails at inference time, the others served by the real store."""
+class CrashingSession:
+    """An ONNX session whose every run fails, as a model that loads but breaks at inference time does."""
 
-    def __init__(self, store: ModelStore, broken: str, missing: bool = False) -> None:
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def get_inputs(self) -> Any:
+        return self._real.get_inputs()
+
+    def get_outputs(self) -> Any:
+        return self._real.get_outputs()
+
+    def run(self, *args: Any) -> Any:
+        raise RuntimeError("the model crashed")
+
+
+class BrokenSkill:
+    """A model source whose `broken` model is missing, mis-set or crashing; the others come from the real store."""
+
+    def __init__(self, store: ModelStore, broken: str, how: str) -> None:
         self._store = store
         self._broken = broken
-        self._missing = missing
+        self._how = how
 
-    def get(self, skill: str) -> ModelBundle:
-        if skill != self._broken:
-            return self._store.get(skill)
-        if self._missing:
-            raise ModelNotFoundError(f"no model for {skill}")
-        real = self._store.get(skill)
-        return ModelBundle(skill, real.session, real.tokenizer, {**real.inference, "max_length": "not a number"})
+    def get(self, name: str) -> ModelBundle:
+        if name != self._broken:
+            return self._store.get(name)
+        if self._how == "missing":
+            raise ModelNotFoundError(f"no model for {name}")
+        real = self._store.get(name)
+        if self._how == "mis-set":
+            return ModelBundle(name, real.session, real.tokenizer, {**real.inference, "max_length": "not a number"})
+        return ModelBundle(name, CrashingSession(real.session), real.tokenizer, real.inference)
 
 
 @pytest.mark.parametrize("prompt", REFERENCE_PROMPTS)
@@ -75,8 +97,8 @@ def test_answer_is_a_span_of_the_context(pipeline: Pipeline) -> None:
 
 
 def test_a_failing_skill_gives_a_partial_answer(model_store: ModelStore) -> None:
-    # Given a QA model whose settings make it fail at inference time
-    pipeline = Pipeline(BrokenSkill(model_store, "qa"))
+    # Given a QA model that fails at inference time
+    pipeline = Pipeline(BrokenSkill(model_store, "qa", "crashing"))
     try:
         # When the reference prompt is analysed
         response = pipeline.analyze(AnalyzeRequest(prompt=REFERENCE_PROMPTS[0], context=TRAIN_SERVICE_CONTEXT))
@@ -90,13 +112,25 @@ def test_a_failing_skill_gives_a_partial_answer(model_store: ModelStore) -> None
 
 
 def test_a_missing_model_is_reported_unavailable(model_store: ModelStore) -> None:
-    pipeline = Pipeline(BrokenSkill(model_store, "sentiment", missing=True))
+    pipeline = Pipeline(BrokenSkill(model_store, "sentiment", "missing"))
     try:
         response = pipeline.analyze(AnalyzeRequest(prompt=REFERENCE_PROMPTS[0]))
     finally:
         pipeline.close()
     assert response.outcomes["sentiment"].status == "unavailable"
     assert response.outcomes["qa"].status == "ok"
+
+
+def test_a_card_with_bad_settings_is_refused_at_load_and_reported_unavailable(model_store: ModelStore) -> None:
+    pipeline = Pipeline(BrokenSkill(model_store, "qa", "mis-set"))
+    try:
+        response = pipeline.analyze(AnalyzeRequest(prompt=REFERENCE_PROMPTS[0], context=TRAIN_SERVICE_CONTEXT))
+    finally:
+        pipeline.close()
+    qa = response.outcomes["qa"]
+    assert qa.status == "unavailable"
+    assert qa.error is not None and "qa/card.json" in qa.error and "max_length" in qa.error
+    assert response.outcomes["sentiment"].status == "ok"
 
 
 def test_small_talk_chooses_no_skill(pipeline: Pipeline) -> None:

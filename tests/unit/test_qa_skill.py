@@ -15,7 +15,7 @@ FILLER = "The valley below is known for its quiet farms, narrow roads and slow r
 
 @pytest.fixture(scope="module")
 def qa(pipeline: Pipeline) -> QASkill:
-    skill: QASkill = pipeline.skills.skill("qa")
+    skill = pipeline.skills.skill(QASkill)
     return skill
 
 

@@ -37,7 +37,7 @@ def test_untagged_prompt_falls_back_to_the_whole_prompt(pipeline: Pipeline) -> N
 def _router_with(pipeline: Pipeline, thresholds: dict[str, float]) -> RouterSkill:
     real = pipeline.skills.router._bundle
     inference = {**real.inference, "thresholds": thresholds}
-    return RouterSkill(ModelBundle("router", real.session, real.tokenizer, inference))
+    return RouterSkill.from_bundle(ModelBundle("router", real.session, real.tokenizer, inference))
 
 
 def test_thresholds_decide_which_skills_run(pipeline: Pipeline) -> None:

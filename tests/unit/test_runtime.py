@@ -26,7 +26,7 @@ second = ModelStore(models, 1)
 feeds = {"input_ids": np.array([[101, 7592, 102]]), "attention_mask": np.ones((1, 3), dtype=np.int64)}
 feeds["token_type_ids"] = np.zeros((1, 3), dtype=np.int64)
 shared = load_bundle(models / "router", "router")
-outputs = [b.run(feeds)[0] for b in (own, first.get("router"), second.get("router"), shared)]
+outputs = [b.run(feeds)["skill_logits"] for b in (own, first.get("router"), second.get("router"), shared)]
 print(json.dumps({"before": before, "first": first.threads, "second": second.threads, "after": pool_size(),
                   "same": all(np.allclose(o, outputs[0], atol=1e-4) for o in outputs)}))
 """

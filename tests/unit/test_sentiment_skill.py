@@ -16,8 +16,10 @@ VERDICT = "The acting was dreadful, the plot was boring and I hated every minute
 
 
 def _skill(pipeline: Pipeline, long_text: str) -> SentimentSkill:
-    bundle = pipeline.skills.skill("sentiment")._bundle
-    return SentimentSkill(dataclasses.replace(bundle, inference={**bundle.inference, "long_text": long_text}))
+    bundle = pipeline.skills.skill(SentimentSkill).bundle
+    return SentimentSkill.from_bundle(
+        dataclasses.replace(bundle, inference={**bundle.inference, "long_text": long_text})
+    )
 
 
 def test_windows_read_the_middle_of_a_review_that_head_and_tail_cut_out(pipeline: Pipeline) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
@@ -17,6 +19,19 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+def _referenced(defs: dict[str, Any], roots: list[str]) -> dict[str, Any]:
+    """The definitions reachable from `roots`: the generator also writes the bare result base class, used by none."""
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(defs[name]))
+    return {name: schema for name, schema in defs.items() if name in seen}
+
+
 def document() -> dict[str, Any]:
     _, defs = models_json_schema(
         [
@@ -25,6 +40,7 @@ def document() -> dict[str, Any]:
         ],
         ref_template="#/components/schemas/{model}",
     )
+    schemas = _referenced(defs["$defs"], ["AnalyzeRequest", "AnalyzeResponse", "ErrorResponse"])
     return {
         "openapi": "3.1.0",
         "info": {
@@ -55,5 +71,5 @@ def document() -> dict[str, Any]:
             },
             "/healthz": {"get": {"operationId": "health", "responses": {"200": {"description": "Models are loaded."}}}},
         },
-        "components": {"schemas": defs["$defs"]},
+        "components": {"schemas": schemas},
     }

@@ -35,7 +35,7 @@ class AnalyzeHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/healthz":
-            self._send(200, {"status": "ok", "skills": self.server.loaded_skills})
+            self._send(200, {"status": "ok", "skills": self.server.skill_status})
         else:
             self._error(404, f"no route for GET {self.path}")
 
@@ -102,4 +102,6 @@ class AnalyzeServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], pipeline: Pipeline) -> None:
         super().__init__(address, AnalyzeHandler)
         self.pipeline = pipeline
-        self.loaded_skills = pipeline.skills.warm()
+        self.skill_status = {
+            name: "unavailable" if problem else "ok" for name, problem in pipeline.skills.warm().items()
+        }

@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from slmesh.config import MODEL_SKILLS
 from slmesh.runtime import MODEL_FILE, TOKENIZER_FILE, read_card
 
 IMAGE_PREFIX = "slmesh"
@@ -15,10 +14,11 @@ IMAGE_PREFIX = "slmesh"
 
 def model_files(models_dir: Path) -> dict[str, Any]:
     sizes: dict[str, Any] = {}
-    for skill in MODEL_SKILLS:
-        model = models_dir / skill / MODEL_FILE
+    for folder in sorted(models_dir.iterdir()):
+        model = folder / MODEL_FILE
         if not model.is_file():
             continue
+        skill = folder.name
         card = read_card(model.parent)
         sizes[skill] = {
             "model_mb": round(model.stat().st_size / 1e6, 1),

@@ -24,9 +24,11 @@ from slmesh.bench.processes import child_env, stop, wait_for
 from slmesh.bench.stack import article_latency
 from slmesh.bench.stats import ms_since
 from slmesh.bench.workload import article_requests
+from slmesh.cloud.events import AggregateEvent, BranchResult, DirectSkillResult, RoutedRequest
+from slmesh.skills.registry import registry
 
 REPOSITORY = Path(__file__).resolve().parents[3]
-FUNCTIONS = ("router", "sentiment", "qa", "aggregator")
+FUNCTIONS = ("router", *(spec.name for spec in registry.specs()), "aggregator")
 INVOKE_PATH = "/2015-03-31/functions/function/invocations"
 _ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 _HANDLER = re.compile(r"^(handler|lambda_handler) = |^def (handler|lambda_handler)\(", re.MULTILINE)
@@ -133,25 +135,27 @@ class Workflow:
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bench-branch")
 
     def analyze(self, prompt: str, context: str) -> dict[str, float]:
-        started_at = datetime.now(UTC).isoformat()
-        routed, router_ms = self._functions["router"].invoke({"body": {"prompt": prompt, "context": context}})
-        chosen = {skill: task for skill, task in routed["route"].items() if task is not None}
+        started_at = datetime.now(UTC)
+        answer, router_ms = self._functions["router"].invoke({"body": {"prompt": prompt, "context": context}})
+        routed = RoutedRequest.model_validate(answer)
+        chosen = {skill: task for skill, task in routed.route.items() if task is not None}
         branches = {
-            skill: self._pool.submit(self._functions[skill].invoke, {"tasks": [task]}) for skill, task in chosen.items()
+            skill: self._pool.submit(self._functions[skill].invoke, {"tasks": [task.model_dump(mode="json")]})
+            for skill, task in chosen.items()
         }
         stages = {"router": router_ms}
-        results: list[dict[str, Any]] = [{"skill": skill} for skill in routed["route"] if skill not in chosen]
+        results = [BranchResult(skill=skill) for skill in routed.route if skill not in chosen]
         for skill, branch in branches.items():
-            answer, stages[skill] = branch.result()
-            results.append({"skill": skill, "outcome": answer["outcomes"][0]})
-        event = {
-            "request_id": routed["request_id"],
-            "decision": routed["decision"],
-            "router_ms": routed["router_ms"],
-            "results": results,
-            "started_at": started_at,
-        }
-        _, stages["aggregate"] = self._functions["aggregator"].invoke(event)
+            outcome, stages[skill] = branch.result()
+            results.append(BranchResult(skill=skill, outcome=DirectSkillResult.model_validate(outcome).outcomes[0]))
+        event = AggregateEvent(
+            request_id=routed.request_id,
+            decision=routed.decision,
+            router_ms=routed.router_ms,
+            results=results,
+            started_at=started_at,
+        )
+        _, stages["aggregate"] = self._functions["aggregator"].invoke(event.model_dump(mode="json"))
         return stages
 
     def close(self) -> None:

@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from slmesh.bench.stats import ms_since
-from slmesh.config import MODEL_SKILLS
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelStore
 from slmesh.schemas import AnalyzeRequest
+from slmesh.skills.qa import QASkill
+from slmesh.skills.registry import registry
+from slmesh.skills.sentiment import SentimentSkill
 
 
 class EmbeddedStack:
@@ -24,10 +26,13 @@ class EmbeddedStack:
         ]
         self._pipeline = Pipeline(store, workers)
         self.load_ms: dict[str, float] = {}
-        for skill in MODEL_SKILLS:
+        started = time.perf_counter()
+        self._pipeline.skills.router  # noqa: B018
+        self.load_ms["router"] = round(ms_since(started), 1)
+        for spec in registry.specs():
             started = time.perf_counter()
-            self._pipeline.skills.skill(skill)
-            self.load_ms[skill] = round(ms_since(started), 1)
+            self._pipeline.skills.named(spec.name)
+            self.load_ms[spec.name] = round(ms_since(started), 1)
         self.last_answer = ""
         self.last_skills: list[str] = []
 
@@ -37,10 +42,10 @@ class EmbeddedStack:
         return {k: v for k, v in response.timings_ms.items() if k != "total"}
 
     def sentiment(self, texts: Sequence[str]) -> object:
-        return self._pipeline.skills.skill("sentiment").predict(texts)
+        return self._pipeline.skills.skill(SentimentSkill).predict(texts)
 
     def qa(self, pairs: Sequence[tuple[str, str]]) -> object:
-        return self._pipeline.skills.skill("qa").answer_batch(pairs)
+        return self._pipeline.skills.skill(QASkill).answer_batch(pairs)
 
     def close(self) -> None:
         self._pipeline.close()

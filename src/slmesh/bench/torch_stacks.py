@@ -17,14 +17,19 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from slmesh.aggregator import aggregate
 from slmesh.bench.stats import ms_since
 from slmesh.bench.workload import quoted_part
-from slmesh.config import SKILLS
-from slmesh.schemas import QAResult, RouterDecision, SentimentResult, SkillOutcome
+from slmesh.orchestration import complete
+from slmesh.schemas import RouterDecision, SkillOutcome
+from slmesh.skills.qa import QAResult
 from slmesh.skills.router import sigmoid, subject_span
-from slmesh.skills.sentiment import LABELS
+from slmesh.skills.sentiment import SentimentResult
 from slmesh.skills.spans import Decoded, Window, best_span
+
+SKILLS = ("sentiment", "qa", "summarize")
+"""The labels of the routers these stacks load: the article's three, in the order they were trained with."""
+LABELS = ("negative", "positive")
+"""The binary sentiment checkpoints' classes."""
 
 ARTICLE_CHECKPOINTS = {
     "router": "bert-base-uncased",
@@ -161,12 +166,10 @@ class TorchStack:
         answer = self.qa([(decision.subject, context)])[0]
         stages["qa"] = ms_since(started)
         outcomes = {
-            "sentiment": SkillOutcome(status="ok", result=sentiment, latency_ms=stages["sentiment"]),
-            "qa": SkillOutcome(status="ok", result=answer, latency_ms=stages["qa"]),
+            "sentiment": SkillOutcome(skill="sentiment", status="ok", result=sentiment, latency_ms=stages["sentiment"]),
+            "qa": SkillOutcome(skill="qa", status="ok", result=answer, latency_ms=stages["qa"]),
         }
-        started = time.perf_counter()
-        aggregate("bench", decision, outcomes, stages)
-        stages["aggregate"] = ms_since(started)
+        stages["aggregate"] = complete("bench", decision, stages["router"], outcomes).timings_ms["aggregate"]
         return {k: round(v, 3) for k, v in stages.items()}
 
     def close(self) -> None:

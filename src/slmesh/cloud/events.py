@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from slmesh.config import MODEL_SKILLS
 from slmesh.schemas import AnalyzeRequest, AnalyzeResponse, RouterDecision, SkillName, SkillOutcome, SkillTask
-
-DEPLOYED_SKILLS: tuple[SkillName, ...] = tuple(cast(SkillName, s) for s in MODEL_SKILLS if s != "router")
-"""Skills with a model function; the state machines have one branch and one queue for each."""
 
 MAX_DIRECT_TASKS = 64
 CorrelationId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -47,7 +43,10 @@ class RouteEvent(_Edge):
 
 
 class RoutedRequest(_Edge):
-    """The router function's output; `route` holds each deployed skill's task, or null when not chosen."""
+    """The router function's output; `route` holds each deployed skill's task, or null when not chosen.
+
+    Every deployed skill has a key, so that each state-machine branch can test its own with `IsNull`.
+    """
 
     request_id: str
     decision: RouterDecision

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from slmesh.config import settings_from_env
+from slmesh.lazy import Once
 from slmesh.runtime import ModelStore
-from slmesh.schemas import RouterDecision, SkillOutcome, SkillTask
-from slmesh.skills.registry import SkillSet
-
-
-class Router(Protocol):
-    def route(self, prompt: str) -> RouterDecision: ...
+from slmesh.schemas import SkillOutcome, SkillTask
+from slmesh.skills.registry import Router, SkillSet
 
 
 class Mesh(Protocol):
@@ -30,29 +26,7 @@ def skill_set_from_env() -> Mesh:
     return SkillSet(ModelStore(settings.models_dir, settings.threads))
 
 
-class LazyMesh:
-    """Holds one Mesh built by a replaceable factory."""
+LazyMesh = Once[Mesh]
+"""One Mesh built by a replaceable factory (`use`)."""
 
-    def __init__(self, factory: Callable[[], Mesh] = skill_set_from_env) -> None:
-        self._factory = factory
-        self._mesh: Mesh | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Mesh:
-        mesh = self._mesh
-        if mesh is None:
-            with self._lock:
-                mesh = self._mesh
-                if mesh is None:
-                    mesh = self._factory()
-                    self._mesh = mesh
-        return mesh
-
-    def use(self, factory: Callable[[], Mesh]) -> None:
-        """Replaces the factory and drops the built mesh; the next `get` builds from the new factory."""
-        with self._lock:
-            self._factory = factory
-            self._mesh = None
-
-
-mesh = LazyMesh()
+mesh: LazyMesh = Once(skill_set_from_env)

@@ -18,7 +18,7 @@ from slmesh.cloud.events import DirectSkillEvent, DirectSkillResult, InvalidEven
 from slmesh.cloud.handler_types import Handler
 from slmesh.cloud.mesh import LazyMesh, Mesh
 from slmesh.cloud.mesh import mesh as default_mesh
-from slmesh.cloud.observability import configure, logger, metrics, tracer
+from slmesh.cloud.observability import configure, instrumented, logger, metrics
 from slmesh.schemas import SkillOutcome, SkillTask
 
 SKILL_ERROR = "slmesh.SkillError"
@@ -170,13 +170,10 @@ def make_skill_handler(
     configure()
 
     # SQS batches carry one correlation id per record (set as each is answered); the path resets it to null.
-    @logger.inject_lambda_context(correlation_id_path="tasks[0].request_id")
-    @tracer.capture_lambda_handler
-    @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_dimension(name="skill", value=skill)
         if is_sqs_batch(event):
             return run_sqs_batch(event, context, skill, lazy.get(), callbacks)
         return run_direct(event, skill, lazy.get()).model_dump(mode="json")
 
-    return handler
+    return instrumented(handler, correlation_id_path="tasks[0].request_id")

@@ -1,34 +1,61 @@
-"""Extractive question answering over contexts of any length."""
+"""Extractive question answering over contexts of any length: a span of the context, or no answer."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar, Literal
+
+from pydantic import Field
 
 from slmesh.encoding import clip_question, encode_windows, pad_batch, windowing_tokenizer
+from slmesh.evaluation.measure import Measure
+from slmesh.evaluation.metrics import evaluate_qa
 from slmesh.runtime import ModelBundle
-from slmesh.schemas import QAResult
+from slmesh.schemas import SkillResult, SkillTask
+from slmesh.skills.base import CardSettings, Skill
 from slmesh.skills.spans import Decoded, Window, best_span
 
 
-class QASkill:
-    def __init__(self, bundle: ModelBundle) -> None:
-        self._bundle = bundle
-        cfg = bundle.inference
-        self._max_length = int(cfg["max_length"])
-        self._max_question_tokens = int(cfg.get("max_question_tokens", 64))
-        self._max_answer_tokens = int(cfg.get("max_answer_tokens", 30))
-        self._null_threshold = float(cfg.get("null_threshold", 0.0))
-        self._windowed = windowing_tokenizer(bundle.tokenizer, self._max_length, int(cfg["stride"]))
+class QASettings(CardSettings):
+    max_length: int = Field(gt=8)
+    stride: int = Field(ge=0)
+    max_question_tokens: int = Field(default=64, gt=0)
+    max_answer_tokens: int = Field(default=30, gt=0)
+    null_threshold: float = 0.0
+    """Margin the best span's score must have over the no-answer score ([CLS]) to be given as the answer."""
+
+
+class QAResult(SkillResult):
+    answer: str | None = Field(description="The extracted span, or null when there is no answer.")
+    score: float = Field(ge=0.0, le=1.0, description="Probability of the span within its window.")
+    start: int | None = Field(default=None, description="Character offset of the answer in the context.")
+    end: int | None = Field(default=None, description="Character offset one past the answer's end.")
+    no_answer_reason: Literal["no_context", "below_threshold"] | None = None
+
+
+class QASkill(Skill[QASettings, QAResult]):
+    name: ClassVar[str] = "qa"
+    title: ClassVar[str] = "question answering"
+    resource: ClassVar[str] = "QA"
+    model: ClassVar[str | None] = "qa"
+    settings_model = QASettings
+    measure = Measure(("question", "context", "answers"), evaluate_qa)
+    result_model = QAResult
+
+    def __init__(self, settings: QASettings, bundle: ModelBundle | None = None) -> None:
+        super().__init__(settings, bundle)
+        self._windowed = windowing_tokenizer(self.bundle.tokenizer, settings.max_length, settings.stride)
 
     def decode_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Decoded]:
         """Every window of every (question, context) pair goes through the model in one call."""
-        plain = self._bundle.tokenizer
+        plain = self.bundle.tokenizer
         per_pair = [
-            encode_windows(self._windowed, clip_question(plain, q, self._max_question_tokens), c) for q, c in pairs
+            encode_windows(self._windowed, clip_question(plain, q, self.settings.max_question_tokens), c)
+            for q, c in pairs
         ]
         encodings = [e for windows in per_pair for e in windows]
-        feeds = pad_batch([e.ids for e in encodings], [e.type_ids for e in encodings])
-        start_logits, end_logits = self._bundle.run(feeds)[:2]
+        outputs = self.bundle.run(pad_batch([e.ids for e in encodings], [e.type_ids for e in encodings]))
+        start_logits, end_logits = outputs["start_logits"], outputs["end_logits"]
         decoded, row = [], 0
         for windows in per_pair:
             found = []
@@ -39,14 +66,14 @@ class QASkill:
                 ]
                 found.append(Window(start_logits[row, :n], end_logits[row, :n], offsets))
                 row += 1
-            decoded.append(best_span(found, self._max_answer_tokens))
+            decoded.append(best_span(found, self.settings.max_answer_tokens))
         return decoded
 
     def _result(self, context: str, decoded: Decoded) -> QAResult:
         span = decoded.best
         if span is None:
             return QAResult(answer=None, score=0.0, no_answer_reason="below_threshold")
-        if span.score - decoded.null_score < self._null_threshold:
+        if span.score - decoded.null_score < self.settings.null_threshold:
             return QAResult(answer=None, score=round(span.probability, 4), no_answer_reason="below_threshold")
         return QAResult(
             answer=context[span.start : span.end],
@@ -66,3 +93,14 @@ class QASkill:
 
     def answer(self, question: str, context: str | None) -> QAResult:
         return self.answer_batch([(question, context)])[0]
+
+    def run(self, tasks: Sequence[SkillTask]) -> list[QAResult]:
+        return self.answer_batch([(t.subject, t.context) for t in tasks])
+
+    @classmethod
+    def describe(cls, result: QAResult) -> str:
+        if result.answer is not None:
+            return f"Answer: {result.answer} ({result.score:.0%})."
+        if result.no_answer_reason == "no_context":
+            return "There is no context to answer from."
+        return "The context does not contain an answer."

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from tokenizers import Encoding
+from pydantic import Field, model_validator
 
 from slmesh.encoding import pad_batch
 from slmesh.runtime import ModelBundle
 from slmesh.schemas import RouterDecision
+from slmesh.skills.base import CardSettings, card_settings
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding
 
 QUOTES = "\"'“”‘’«»„` "
 TRIM = QUOTES + ":;,-–—\t\n"
+
+
+class RouterSettings(CardSettings):
+    skills: tuple[str, ...] = Field(min_length=1, description="The skill labels in the order of the skill logits.")
+    thresholds: dict[str, float]
+    max_length: int = Field(gt=2)
+
+    @model_validator(mode="after")
+    def _one_threshold_per_skill(self) -> RouterSettings:
+        if set(self.thresholds) != set(self.skills):
+            raise ValueError("thresholds must name exactly the skills")
+        return self
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -39,36 +57,44 @@ def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray) -> st
 
 
 class RouterSkill:
-    def __init__(self, bundle: ModelBundle) -> None:
+    """Not a skill of the registry: it picks them. A label its card names that no skill has is never chosen."""
+
+    def __init__(self, settings: RouterSettings, bundle: ModelBundle, known: tuple[str, ...]) -> None:
+        self.settings = settings
         self._bundle = bundle
-        cfg = bundle.inference
-        self._skills: list[str] = list(cfg["skills"])
-        self._thresholds = np.array([float(cfg["thresholds"][s]) for s in self._skills])
-        self._max_length = int(cfg["max_length"])
+        self._thresholds = np.array([settings.thresholds[s] for s in settings.skills])
+        self._choosable = np.array([s in known for s in settings.skills])
+
+    @classmethod
+    def from_bundle(cls, bundle: ModelBundle, known: tuple[str, ...] | None = None) -> RouterSkill:
+        """The router on `bundle`; `known` defaults to every skill of the registry."""
+        if known is None:
+            from slmesh.skills.registry import registry
+
+            known = registry.names()
+        return cls(card_settings(bundle, RouterSettings), bundle, known)
 
     @property
     def skills(self) -> list[str]:
-        return list(self._skills)
+        return list(self.settings.skills)
 
     def route_batch(self, prompts: list[str]) -> list[RouterDecision]:
         encodings = self._bundle.tokenizer.encode_batch(prompts)
-        rows = [
-            e.ids[: self._max_length - 1] + e.ids[-1:] if len(e.ids) > self._max_length else e.ids for e in encodings
-        ]
-        skill_logits, subject_logits = self._bundle.run(pad_batch(rows))[:2]
-        skill_probs = sigmoid(skill_logits)
-        token_probs = sigmoid(subject_logits)
-        decisions = []
-        for i, prompt in enumerate(prompts):
-            chosen = [s for s, p, t in zip(self._skills, skill_probs[i], self._thresholds, strict=True) if p >= t]
-            decisions.append(
-                RouterDecision(
-                    skills=chosen,  # type: ignore[arg-type]
-                    scores={s: round(float(p), 4) for s, p in zip(self._skills, skill_probs[i], strict=True)},
-                    subject=subject_span(prompt, encodings[i], token_probs[i, : len(rows[i])]),
-                )
+        limit = self.settings.max_length
+        rows = [e.ids[: limit - 1] + e.ids[-1:] if len(e.ids) > limit else e.ids for e in encodings]
+        outputs = self._bundle.run(pad_batch(rows))
+        skill_probs = sigmoid(outputs["skill_logits"])
+        token_probs = sigmoid(outputs["subject_logits"])
+        chosen = (skill_probs >= self._thresholds) & self._choosable
+        labels = self.settings.skills
+        return [
+            RouterDecision(
+                skills=[s for s, c in zip(labels, chosen[i], strict=True) if c],
+                scores={s: round(float(p), 4) for s, p in zip(labels, skill_probs[i], strict=True)},
+                subject=subject_span(prompt, encodings[i], token_probs[i, : len(rows[i])]),
             )
-        return decisions
+            for i, prompt in enumerate(prompts)
+        ]
 
     def route(self, prompt: str) -> RouterDecision:
         return self.route_batch([prompt])[0]

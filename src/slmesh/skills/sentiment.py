@@ -1,19 +1,35 @@
-"""Binary sentiment with a temperature-calibrated score."""
+"""Sentiment of a text: the label the model's card names, with a temperature-calibrated score."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
+from pydantic import Field
 
 from slmesh.encoding import head_tail, pad_batch, windows
+from slmesh.evaluation.measure import Measure
+from slmesh.evaluation.metrics import evaluate_sentiment
 from slmesh.runtime import ModelBundle
-from slmesh.schemas import SentimentResult
+from slmesh.schemas import SkillResult, SkillTask
+from slmesh.skills.base import CardSettings, Skill
 
 SLICE = 16
 """Texts per ONNX call: small enough to pad little, large enough to amortise the call."""
-LABELS: tuple[Literal["negative"], Literal["positive"]] = ("negative", "positive")
+
+
+class SentimentSettings(CardSettings):
+    max_length: int = Field(gt=2)
+    labels: tuple[str, ...] = Field(min_length=2, description="Class names in the order of the model's logits.")
+    head_tokens: int | None = Field(default=None, gt=0)
+    long_text: Literal["head_tail", "windows"] = "head_tail"
+    temperature: float = Field(default=1.0, gt=0.0)
+
+
+class SentimentResult(SkillResult):
+    label: str
+    score: float = Field(ge=0.0, le=1.0, description="Calibrated probability of the label.")
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -23,33 +39,37 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return result
 
 
-class SentimentSkill:
-    def __init__(self, bundle: ModelBundle, slice_size: int = SLICE) -> None:
-        self._bundle = bundle
-        self._slice = slice_size
-        cfg = bundle.inference
-        self._max_length = int(cfg["max_length"])
-        self._head = int(cfg.get("head_tokens", self._max_length))
-        self._temperature = float(cfg.get("temperature", 1.0))
-        self._windows = cfg.get("long_text", "head_tail") == "windows"
+class SentimentSkill(Skill[SentimentSettings, SentimentResult]):
+    name: ClassVar[str] = "sentiment"
+    title: ClassVar[str] = "sentiment analysis"
+    resource: ClassVar[str] = "Sentiment"
+    model: ClassVar[str | None] = "sentiment"
+    settings_model = SentimentSettings
+    measure = Measure(("text", "label"), evaluate_sentiment)
+    result_model = SentimentResult
+
+    def __init__(self, settings: SentimentSettings, bundle: ModelBundle | None = None, slice_size: int = SLICE) -> None:
+        super().__init__(settings, bundle)
+        self.slice_size = slice_size
 
     def _pieces(self, ids: list[int]) -> list[list[int]]:
-        if self._windows:
-            return windows(ids, self._max_length)
-        return [head_tail(ids, self._max_length, self._head)]
+        cfg = self.settings
+        if cfg.long_text == "windows":
+            return windows(ids, cfg.max_length)
+        return [head_tail(ids, cfg.max_length, cfg.head_tokens or cfg.max_length)]
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """One row per text: the mean over its windows when a text is longer than the model reads at once."""
-        encodings = self._bundle.tokenizer.encode_batch(list(texts))
+        encodings = self.bundle.tokenizer.encode_batch(list(texts))
         pieces = [(i, piece) for i, e in enumerate(encodings) for piece in self._pieces(e.ids)]
         # Short pieces padded to a long neighbour waste most of a call: run length-sorted slices.
         pieces.sort(key=lambda item: len(item[1]))
-        sums = np.zeros((len(texts), len(LABELS)), dtype=np.float64)
+        sums = np.zeros((len(texts), len(self.settings.labels)), dtype=np.float64)
         counts = np.zeros(len(texts))
-        for start in range(0, len(pieces), self._slice):
-            part = pieces[start : start + self._slice]
+        for start in range(0, len(pieces), self.slice_size):
+            part = pieces[start : start + self.slice_size]
             owners = [i for i, _ in part]
-            np.add.at(sums, owners, self._bundle.run(pad_batch([p for _, p in part]))[0])
+            np.add.at(sums, owners, self.bundle.run(pad_batch([p for _, p in part]))["logits"])
             np.add.at(counts, owners, 1)
         result: np.ndarray = (sums / counts[:, None]).astype(np.float32)
         return result
@@ -57,8 +77,16 @@ class SentimentSkill:
     def predict(self, texts: Sequence[str]) -> list[SentimentResult]:
         if not texts:
             return []
-        probs = softmax(self.logits(texts) / self._temperature)
+        probs = softmax(self.logits(texts) / self.settings.temperature)
         best = probs.argmax(axis=-1)
+        labels = self.settings.labels
         return [
-            SentimentResult(label=LABELS[int(k)], score=round(float(p[k]), 4)) for k, p in zip(best, probs, strict=True)
+            SentimentResult(label=labels[int(k)], score=round(float(p[k]), 4)) for k, p in zip(best, probs, strict=True)
         ]
+
+    def run(self, tasks: Sequence[SkillTask]) -> list[SentimentResult]:
+        return self.predict([t.subject for t in tasks])
+
+    @classmethod
+    def describe(cls, result: SentimentResult) -> str:
+        return f"The sentiment is {result.label} ({result.score:.0%})."

@@ -70,7 +70,7 @@ def start_from_onnx(model: Any, path: Path) -> None:
 
     The model is first cut to the export's depth, so an export trained with `--layers N` loads too.
     """
-    from slmesh.training.onnx_weights import state_dict_from_onnx
+    from slmesh.research.onnx_weights import state_dict_from_onnx
 
     stored = state_dict_from_onnx(path)
     depth = {m.group(1) for name in stored if (m := re.search(r"\.layer\.(\d+)\.", name))}

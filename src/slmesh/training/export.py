@@ -38,7 +38,7 @@ def export_onnx(model: torch.nn.Module, sample: Sequence[dict[str, Any]], output
 
 
 # MatMuls left in fp32, by skill. Dynamic int8 gives each MatMul input one scale per call, so a few large values in
-# it cost the rest their resolution (the usual explanation; not measured here). `python -m slmesh.bench.probes
+# it cost the rest their resolution (the usual explanation; not measured here). `python -m slmesh.research.probes
 # int8-sensitivity MODEL_DIR` counts the decisions each MatMul moves away from fp32. In the QA model the first
 # layer's feed-forward output projection stood out (91.98% of answers as fp32 with every MatMul in int8, 96.23% with
 # it kept; no other above 93.87%). The sentiment model, the same architecture, follows QA: there no MatMul stood out

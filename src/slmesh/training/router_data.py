@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from slmesh.config import SKILLS
 from slmesh.datasets_io import iter_jsonl, read_records
+from slmesh.skills.registry import registry
 from slmesh.training.router_wording import (
     AFTER_JOINERS,
     BOTH,
@@ -89,7 +89,7 @@ OPINION_CONFIDENCE = 0.955
 """Calibrated sentiment score a review sentence needs to count as an opinion: neutral ones ("I bought it in May")
 score lower."""
 REVIEW_SHARE = 0.4
-TASK_ORDER = SKILLS
+TASK_ORDER = registry.names()
 QUESTION_START = re.compile(
     r"^(who|what|when|where|why|how|which|whom|whose|is|are|was|were|do|does|did|can|could|will|would|"
     r"should|has|have|had)\b",
@@ -205,7 +205,7 @@ def _confident_opinions(sentences: list[str], model_dir: Path) -> list[str]:
     from slmesh.runtime import load_bundle
     from slmesh.skills.sentiment import SentimentSkill
 
-    skill = SentimentSkill(load_bundle(model_dir, "sentiment"))
+    skill = SentimentSkill.from_bundle(load_bundle(model_dir, "sentiment", verify=False))
     return [s for s in sentences if skill.predict([s])[0].score >= OPINION_CONFIDENCE]
 
 

@@ -99,7 +99,7 @@ def train(
         "temperature": temperature,
     }
     # Training cuts long reviews to head + tail; inference averages overlapping windows, which measured better
-    # on held-out IMDB (`python -m slmesh.bench.probes sentiment-long`).
+    # on held-out IMDB (`python -m slmesh.research.probes sentiment-long`).
     inference = {
         "max_length": max_length,
         "head_tokens": head,

@@ -16,7 +16,11 @@ pytestmark = pytest.mark.unit
 
 def _probe(*args: str) -> list[dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-m", "slmesh.bench.probes", *args], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "slmesh.research.probes", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return [json.loads(line) for line in done.stdout.splitlines()]
@@ -55,7 +59,7 @@ def test_compare_times_each_file_in_turn_each_repeat(models_dir: Path) -> None:
 
 
 def test_calibration_error_is_zero_when_confidence_matches_accuracy() -> None:
-    from slmesh.bench.probes import _calibration
+    from slmesh.research.probes import _calibration
 
     probs = np.tile([0.25, 0.75], (4, 1))
     matched = _calibration(probs, np.array([1, 1, 1, 0]), bins=10)
@@ -65,7 +69,7 @@ def test_calibration_error_is_zero_when_confidence_matches_accuracy() -> None:
 
 
 def test_calibration_error_weighs_each_bin_by_its_share_of_examples() -> None:
-    from slmesh.bench.probes import _calibration
+    from slmesh.research.probes import _calibration
 
     probs = np.array([[0.0, 1.0], [0.0, 1.0], [0.4, 0.6], [0.4, 0.6]])
     assert _calibration(probs, np.array([1, 1, 1, 0]), bins=10)["ece"] == pytest.approx(5.0)

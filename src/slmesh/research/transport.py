@@ -50,7 +50,7 @@ def unpack(packed_dir: Path, out_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m slmesh.training.transport", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m slmesh.research.transport", description=__doc__)
     parser.add_argument("action", choices=["pack", "unpack"])
     parser.add_argument("source", type=Path)
     parser.add_argument("dest", type=Path)
