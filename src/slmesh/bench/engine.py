@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import http.client
+import ipaddress
 import json
 import os
 import shutil
@@ -177,9 +178,11 @@ class Engine:
 
     def bridge_gateway(self) -> str:
         """The address containers on the default bridge reach the namespace at (inside it only)."""
-        inspected = json.loads(self.docker("network", "inspect", "bridge"))
-        gateway: str = inspected[0]["IPAM"]["Config"][0]["Gateway"]
-        return gateway
+        config = json.loads(self.docker("network", "inspect", "bridge"))[0]["IPAM"]["Config"][0]
+        if "Gateway" in config:
+            return str(config["Gateway"])
+        # A new data root lists the default bridge's subnet only; its gateway is the subnet's first address.
+        return str(next(ipaddress.ip_network(config["Subnet"]).hosts()))
 
     def close(self) -> None:
         if self._pool is not None:
