@@ -6,7 +6,10 @@ DATA ?= ../shared/data
 PIP := $(BIN)/python -m pip
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install install-dev install-training run serve test lint typecheck unit contract integration train bench clean
+STAGE := $(BIN)/python infra/local/stage.py
+
+.PHONY: install install-dev install-training run serve test lint typecheck unit contract integration train bench clean \
+	lock contexts images sam-build sam-local
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +31,8 @@ serve: install
 	$(BIN)/slmesh serve
 
 lint: install-dev
-	$(BIN)/ruff check src tests functions training
-	$(BIN)/ruff format --check src tests functions training
+	$(BIN)/ruff check src tests functions training infra
+	$(BIN)/ruff format --check src tests functions training infra
 
 typecheck: install-dev
 	$(BIN)/mypy
@@ -43,5 +46,30 @@ bench: install
 train: install-dev
 	bash training/train_all.sh
 
+# functions/requirements.lock: the images' runtime requirements (pyproject: dependencies + lambda), pinned with
+# hashes for Lambda's Python 3.12 on x86_64.
+lock: install-dev
+	mkdir -p build
+	$(STAGE) requirements > build/requirements.in
+	$(BIN)/uv pip compile build/requirements.in --quiet --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
+		--generate-hashes --custom-compile-command "make lock" -o functions/requirements.lock
+
+# build/contexts/<skill>: each image's build context, holding only what its image copies (template.yaml reads them).
+contexts: install-dev
+	$(STAGE) contexts
+
+# Every model function image in the engine (DOCKER_HOST's, else our own, offline), with sizes and timings.
+images: install-dev
+	$(BIN)/python -m slmesh.bench.images build --cold
+
+# `sam build` with your own Docker (with internet: the images build on AWS's base from PyPI).
+sam-build: contexts
+	$(BIN)/sam build
+
+# `sam build`, then `sam local invoke` of every function with each of its events/ payloads (the engine as for tests).
+sam-local: install-dev
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/container/test_sam_local.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs results
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs results build .aws-sam
+	rm -rf .cache  # the engine's data root and the wheel cache (root-owned image layers)

@@ -1,15 +1,21 @@
-"""Fixtures shared by every tier: the configured models and one pipeline per session."""
+"""Fixtures shared by every tier: the configured models, one pipeline per session, the Lambda answers' checks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from slmesh.cloud.events import DirectSkillResult, RoutedRequest
 from slmesh.config import settings_from_env
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelStore
+from slmesh.schemas import AnalyzeResponse, SkillOutcome
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
@@ -29,3 +35,174 @@ def pipeline(model_store: ModelStore) -> Iterator[Pipeline]:
     built = Pipeline(model_store)
     yield built
     built.close()
+
+
+WAIT_FOR_TOKEN = {
+    "StartAt": "Queued",
+    "States": {
+        "Queued": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {
+                "QueueUrl": "QUEUE",
+                "MessageBody": {"task.$": "$.task", "task_token.$": "$$.Task.Token"},
+            },
+            "End": True,
+        }
+    },
+}
+
+
+def _finished(sfn: Any, arn: str, timeout_s: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.05)
+    raise TimeoutError(arn)
+
+
+class LambdaChecks:
+    """What each function must answer to its canonical payloads, whatever runs it (emulator on the host, image).
+
+    `fn` is a started function: `invoke(event)`, `logs()` (its JSON output lines) and `log_text()`.
+    """
+
+    @staticmethod
+    def user_text_absent(fn: Any, *texts: str) -> None:
+        raw = fn.log_text()
+        for text in texts:
+            assert text not in raw, "user text reached the logs"
+
+    def routed(self, fn: Any, payload: dict[str, Any], cold_start: bool | None = None) -> RoutedRequest:
+        routed = RoutedRequest.model_validate(fn.invoke(payload))
+        assert routed.request_id == payload["correlation_id"]
+        assert set(routed.route) == {"sentiment", "qa"}
+        for skill, task in routed.route.items():
+            assert (task is not None) == (skill in routed.decision.skills)
+        logs = fn.logs()
+        routed_line = next(
+            line
+            for line in logs
+            if line.get("message") == "routed" and line.get("correlation_id") == payload["correlation_id"]
+        )
+        if cold_start is not None:
+            assert routed_line["cold_start"] is cold_start
+        assert any("RouterLatency" in line for line in logs), "EMF metrics are printed"
+        self.user_text_absent(fn, payload["body"]["prompt"])
+        return routed
+
+    def skill_answered(self, fn: Any, payload: dict[str, Any], skill: str) -> None:
+        result = DirectSkillResult.model_validate(fn.invoke(payload))
+        [outcome] = result.outcomes
+        assert outcome.status == "ok", outcome
+        request_id = payload["tasks"][0]["request_id"]
+        logs = fn.logs()
+        assert any(line.get("message") == "skill ran" and line.get("correlation_id") == request_id for line in logs)
+        assert any(line.get("skill") == skill and "SkillLatency" in line for line in logs)
+        self.user_text_absent(fn, payload["tasks"][0]["subject"])
+
+    @staticmethod
+    def aggregated(fn: Any, payload: dict[str, Any]) -> None:
+        response = AnalyzeResponse.model_validate(fn.invoke(payload))
+        assert response.request_id == payload["request_id"]
+        assert response.outcomes["sentiment"].status == "ok"
+        assert response.outcomes["qa"].status == "error"
+        assert response.outcomes["qa"].error == "Lambda.TooManyRequestsException: Rate exceeded"
+        assert response.timings_ms["router"] == payload["router_ms"]
+
+    @staticmethod
+    def batch_answers_tokens(
+        aws: Callable[[str], Any], start: Callable[[], Any], batch: dict[str, Any], skill: str
+    ) -> None:
+        """Each record's task token belongs to an execution waiting in Step Functions (`aws` makes its clients);
+        `start` starts the function pointed at that endpoint. A poison record is reported, every other answered."""
+        sqs, sfn = aws("sqs"), aws("stepfunctions")
+        queue = sqs.create_queue(QueueName=f"checks-{skill}")["QueueUrl"]
+        definition = json.dumps(WAIT_FOR_TOKEN).replace("QUEUE", queue)
+        machine = sfn.create_state_machine(
+            name=f"checks-{skill}-{uuid.uuid4().hex[:8]}",
+            definition=definition,
+            roleArn="arn:aws:iam::123456789012:role/sfn",
+        )["stateMachineArn"]
+        executions: dict[str, str] = {}
+        for record in batch["Records"]:
+            try:
+                body = json.loads(record["body"])
+            except json.JSONDecodeError:
+                continue
+            started = sfn.start_execution(
+                stateMachineArn=machine, name=record["messageId"], input=json.dumps({"task": body["task"]})
+            )
+            [message] = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"]
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            # The canonical record, with the token of an execution that really waits for it.
+            body["task_token"] = json.loads(message["Body"])["task_token"]
+            record["body"] = json.dumps(body)
+            executions[record["messageId"]] = started["executionArn"]
+        fn = start()
+
+        response = fn.invoke(batch)
+
+        assert response == {"batchItemFailures": [{"itemIdentifier": f"{skill}-msg-poison"}]}
+        for record in batch["Records"]:
+            if record["messageId"] not in executions:
+                continue
+            task = json.loads(record["body"])["task"]
+            finished = _finished(sfn, executions[record["messageId"]])
+            if task["skill"] == skill:
+                assert finished["status"] == "SUCCEEDED", finished
+                assert SkillOutcome.model_validate_json(finished["output"]).status == "ok"
+            else:
+                assert finished["status"] == "FAILED"
+                assert finished["error"] == "slmesh.InvalidTask"
+        metrics = next(line for line in fn.logs() if "BatchSize" in line)
+        assert metrics["BatchSize"] == [len(batch["Records"])]
+        assert metrics["skill"] == skill
+
+    @staticmethod
+    def batch_without_waiters(fn: Any, batch: dict[str, Any], skill: str) -> None:
+        """The canonical file as `sam local invoke` sends it: no execution waits for its tokens."""
+        readable = [r for r in batch["Records"] if r["body"].startswith("{")]
+        before = sum(line.get("message") == "task token no longer awaited" for line in fn.logs())
+
+        response = fn.invoke(batch)
+
+        assert response == {"batchItemFailures": [{"itemIdentifier": f"{skill}-msg-poison"}]}
+        after = sum(line.get("message") == "task token no longer awaited" for line in fn.logs())
+        assert after - before == len(readable)
+
+
+def aws_client(endpoint: str, service: str) -> Any:
+    """A boto3 client for a moto endpoint, with the dummy credentials moto takes."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="session")
+def aws() -> Callable[[str, str], Any]:
+    """`aws(endpoint, service)`: a boto3 client for that moto endpoint."""
+    return aws_client
+
+
+@pytest.fixture(scope="session")
+def lambda_checks() -> LambdaChecks:
+    return LambdaChecks()
+
+
+@pytest.fixture(scope="session")
+def event() -> Any:
+    """Loads a canonical payload from events/ by file name."""
+
+    def load(name: str) -> Any:
+        return json.loads((EVENTS_DIR / name).read_text())
+
+    return load

@@ -1,72 +1,128 @@
-"""Builds each function image from its Dockerfile and invokes it through the RIE inside the image."""
+"""Every function image built from functions/Dockerfile, run under its own emulator, answering each events/ payload.
+
+The answers are checked with the contract tier's assertions (tests/conftest.py: LambdaChecks); the aggregator, a
+zip function, runs in the Lambda base image with the built layer mounted at /opt.
+"""
 
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from slmesh.bench import images
+from slmesh.bench.engine import Engine
 
 pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _docker_running() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
-
-
-if not _docker_running():
-    pytest.skip("no Docker engine is running: the images cannot be built here", allow_module_level=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@pytest.mark.parametrize("name", ["router", "sentiment", "qa"])
-def test_image_builds_and_answers_its_canonical_event(name: str) -> None:
-    if not (ROOT / "models" / name / "model.onnx").is_file():
-        pytest.skip(f"models/{name} is not in this checkout")
-    tag = f"slmesh-{name}:test"
-    subprocess.run(
-        ["docker", "build", "-f", f"functions/{name}/Dockerfile", "-t", tag, "."],
-        cwd=ROOT,
-        check=True,
-        timeout=1200,
-    )
-    port = _free_port()
-    container = subprocess.run(
-        [
-            "docker", "run", "-d", "--rm", "-p", f"127.0.0.1:{port}:8080",
-            "-e", f"POWERTOOLS_SERVICE_NAME={name}", "-e", "POWERTOOLS_METRICS_NAMESPACE=slmesh-test",
-            "-e", "POWERTOOLS_TRACE_DISABLED=true", tag,
-        ],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.strip()  # fmt: skip
+SKILLS = images.model_functions()
+FUNCTION_EVENTS = {
+    "router": ["router-direct.json", "express-input.json"],
+    "sentiment": ["sentiment-direct.json", "sentiment-sqs-batch.json"],
+    "qa": ["qa-direct.json", "qa-sqs-batch.json"],
+    "aggregator": ["aggregator-direct.json"],
+}
+# What the bus delivers to the Standard state machine's rule, not to a function.
+NOT_A_FUNCTION_PAYLOAD = {"eventbridge-analysis-requested.json"}
+ADDED_MB_BUDGET = 300.0
+# Printed by a Python inside the image: where each module would be imported from (None: absent).
+_INSTALL_PROBE = """
+import importlib.util, json, os
+names = ["slmesh", "slmesh.cloud", "slmesh.training", "slmesh.bench", "slmesh.research", "torch", "transformers"]
+found = {}
+for name in names:
     try:
-        payload = (ROOT / "events" / f"{name}-direct.json").read_bytes()
-        url = f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(urllib.request.Request(url, data=payload), timeout=60) as response:
-                    body = json.loads(response.read())
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-        assert "errorType" not in body, body
-    finally:
-        subprocess.run(["docker", "stop", container], capture_output=True, timeout=60)
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        spec = None
+    found[name] = spec.origin if spec else None
+task = os.environ["LAMBDA_TASK_ROOT"]
+print(json.dumps({"found": found, "task_root": sorted(os.listdir(task)), "models": os.listdir(task + "/models")}))
+"""
+
+
+def test_every_canonical_payload_is_a_case_here() -> None:
+    listed = {name for names in FUNCTION_EVENTS.values() for name in names}
+    assert {p.name for p in (ROOT / "events").glob("*.json")} == listed | NOT_A_FUNCTION_PAYLOAD
+    assert set(SKILLS) | {"aggregator"} == set(FUNCTION_EVENTS)
+
+
+@pytest.mark.parametrize("skill", SKILLS)
+def test_image_adds_less_than_the_budget_to_its_base(
+    container_engine: Engine, lambda_base: str, built: dict[str, images.Built], skill: str
+) -> None:
+    added = images.size_mb(container_engine, built[skill].tag) - images.size_mb(container_engine, lambda_base)
+
+    assert 0 < added < ADDED_MB_BUDGET
+
+
+@pytest.mark.parametrize("skill", SKILLS)
+def test_image_installs_the_runtime_package_and_its_own_model_only(
+    container_engine: Engine, built: dict[str, images.Built], skill: str
+) -> None:
+    probe = container_engine.docker("run", "--rm", "--entrypoint", "python3", built[skill].tag, "-c", _INSTALL_PROBE)
+
+    seen = json.loads(probe)
+    assert seen["found"]["slmesh"] == "/var/task/slmesh/__init__.py"
+    assert seen["found"]["slmesh.cloud"] is not None
+    for absent in ("slmesh.training", "slmesh.bench", "slmesh.research", "torch", "transformers"):
+        assert seen["found"][absent] is None, absent
+    assert not [name for name in seen["task_root"] if name.startswith(("torch", "transformers"))]
+    assert seen["models"] == [skill]
+
+
+def test_router_image_answers_its_payloads(
+    built: dict[str, images.Built], function_container: Any, event: Any, lambda_checks: Any
+) -> None:
+    fn = function_container(built["router"].tag, "router")
+
+    lambda_checks.routed(fn, event("router-direct.json"), cold_start=True)
+    lambda_checks.routed(fn, event("express-input.json"), cold_start=False)
+
+
+@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+def test_skill_image_answers_a_direct_invoke_and_a_batch_nobody_waits_for(
+    built: dict[str, images.Built],
+    function_container: Any,
+    namespace_moto: str,
+    event: Any,
+    lambda_checks: Any,
+    skill: str,
+) -> None:
+    fn = function_container(built[skill].tag, skill, env={"AWS_ENDPOINT_URL_SFN": namespace_moto})
+
+    lambda_checks.skill_answered(fn, event(f"{skill}-direct.json"), skill)
+    lambda_checks.batch_without_waiters(fn, event(f"{skill}-sqs-batch.json"), skill)
+
+
+@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+def test_skill_image_answers_the_tokens_of_waiting_executions(
+    container_engine: Engine,
+    built: dict[str, images.Built],
+    function_container: Any,
+    aws_in_namespace: Any,
+    namespace_moto: str,
+    event: Any,
+    lambda_checks: Any,
+    skill: str,
+) -> None:
+    def start() -> images.Container:
+        return function_container(built[skill].tag, skill, env={"AWS_ENDPOINT_URL_SFN": namespace_moto})
+
+    container_engine.call(
+        lambda_checks.batch_answers_tokens, aws_in_namespace, start, event(f"{skill}-sqs-batch.json"), skill
+    )
+
+
+def test_aggregator_runs_in_the_base_image_on_the_layer(
+    lambda_base: str, layer: Path, function_container: Any, event: Any, lambda_checks: Any
+) -> None:
+    code = ROOT / "functions" / "aggregator"
+    fn = function_container(
+        lambda_base, "aggregator", volumes={layer: "/opt", code: "/var/task"}, handler="app.handler"
+    )
+
+    lambda_checks.aggregated(fn, event("aggregator-direct.json"))

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import samcli
 
+from slmesh.bench.images import json_lines
+
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 15.0
 INVOKE_TIMEOUT_S = 120.0
@@ -102,18 +104,12 @@ class RieFunction:
         with urllib.request.urlopen(request, timeout=INVOKE_TIMEOUT_S) as response:
             return json.loads(response.read() or b"null")
 
-    def logs(self) -> list[dict[str, Any]]:
-        """The function's structured output lines (logs and EMF), skipping the emulator's own text lines."""
+    def log_text(self) -> str:
         self._log.flush()
-        lines = []
-        for line in self.log_path.read_text().splitlines():
-            try:
-                parsed = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(parsed, dict):
-                lines.append(parsed)
-        return lines
+        return self.log_path.read_text()
+
+    def logs(self) -> list[dict[str, Any]]:
+        return json_lines(self.log_text())
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -138,15 +134,6 @@ def lambda_function(tmp_path: Path) -> Iterator[Callable[..., RieFunction]]:
     yield start
     for fn in started:
         fn.stop()
-
-
-def canonical(name: str) -> Any:
-    return json.loads((ROOT / "events" / name).read_text())
-
-
-@pytest.fixture
-def event() -> Callable[[str], Any]:
-    return canonical
 
 
 @pytest.fixture(scope="module")

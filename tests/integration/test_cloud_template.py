@@ -125,16 +125,19 @@ def test_every_queue_has_a_dlq_and_six_times_its_consumers_timeout(template: dic
 
 def test_model_functions_are_images_with_a_substitutable_base(template: dict[str, Any]) -> None:
     functions = _resources(template, "AWS::Serverless::Function")
+    dockerfile = (ROOT / "functions" / "Dockerfile").read_text()
+    assert "\nARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12\n" in dockerfile
+    assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert len(re.findall(r"pip install .*--require-hashes", dockerfile)) == 1
+    assert re.findall(r"^COPY models/(\S+)", dockerfile, re.MULTILINE) == ["${SKILL}"], "one image, one model"
     for name in ("RouterFunction", "SentimentFunction", "QAFunction"):
         fn = functions[name]
+        skill = name.removesuffix("Function").lower()
         assert fn["Properties"]["PackageType"] == "Image"
-        dockerfile = (ROOT / fn["Metadata"]["Dockerfile"]).read_text()
-        assert "ARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12\nFROM ${BASE_IMAGE}" in dockerfile
-        assert re.findall(r"pip install .*", dockerfile) == [
-            'pip install --no-cache-dir ".[lambda]" && rm -rf /tmp/slmesh-build'
-        ]
-        model_copies = re.findall(r"^COPY models/(\w+)", dockerfile, re.MULTILINE)
-        assert model_copies == [name.removesuffix("Function").lower()], "one image, one model"
+        # The context infra/local/stage.py stages for this skill, which holds functions/Dockerfile.
+        assert fn["Metadata"]["DockerContext"] == f"build/contexts/{skill}"
+        assert fn["Metadata"]["Dockerfile"] == "Dockerfile"
+        assert fn["Metadata"]["DockerBuildArgs"] == {"SKILL": skill}
     aggregator = functions["AggregatorFunction"]["Properties"]
     assert aggregator["Layers"] == [{"Ref": "SlmeshLayer"}]
     assert (ROOT / "layers/slmesh/Makefile").read_text().count("build-SlmeshLayer:") == 1

@@ -1,15 +1,13 @@
-"""What the deployment carries: model files on disk and, where a Docker engine runs, image sizes."""
+"""What the deployment carries: model files on disk and, where a container engine can be had, the images."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from slmesh.runtime import MODEL_FILE, TOKENIZER_FILE, read_card
-
-IMAGE_PREFIX = "slmesh"
 
 
 def model_files(models_dir: Path) -> dict[str, Any]:
@@ -29,21 +27,16 @@ def model_files(models_dir: Path) -> dict[str, Any]:
     return sizes
 
 
-def image_sizes() -> dict[str, Any]:
-    """Sizes of local images named slmesh*, or why there are none to report."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return {"available": False, "reason": "no docker client on this machine"}
-    listing = subprocess.run(
-        [docker, "image", "ls", "--format", "{{.Repository}}:{{.Tag}}\t{{.Size}}"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if listing.returncode != 0:
-        return {"available": False, "reason": f"docker image ls failed: {listing.stderr.strip()[:200]}"}
-    images = dict(line.split("\t", 1) for line in listing.stdout.splitlines() if line.startswith(IMAGE_PREFIX))
-    if not images:
-        return {"available": False, "reason": "no slmesh* images built yet"}
-    return {"available": True, "images": images}
+def images(quick: bool, runs: int, warmup: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Each function image: layers added to the base, build times, cold start and warm invokes, or why not."""
+    if quick:
+        return {"available": False, "reason": "not measured in --quick mode (`make images` measures them alone)"}
+    from slmesh.bench import images as built_images
+    from slmesh.bench.engine import EngineUnavailableError
+
+    try:
+        return {"available": True, **built_images.measure(runs, warmup, cold=True, say=say)}
+    except EngineUnavailableError as exc:
+        return {"available": False, "reason": f"no container engine: {exc}"}
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return {"available": False, "reason": f"{type(exc).__name__}: {str(exc)[-300:]}"}

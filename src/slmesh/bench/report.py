@@ -292,12 +292,6 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
         [skill, fmt(m["model_mb"], " MB"), fmt(m["fp32_mb"], " MB"), fmt(m["tokenizer_mb"], " MB")]
         for skill, m in models.items()
     ]
-    images = results["footprint"]["images"]
-    image_line = (
-        ", ".join(f"`{k}` {v}" for k, v in images["images"].items())
-        if images.get("available")
-        else f"not available: {images['reason']}"
-    )
     return [
         "## Memory and size",
         "",
@@ -310,7 +304,35 @@ def _memory_table(results: dict[str, Any]) -> list[str]:
         f"batch {plan['length_batch']}): activations of the largest batches, not the models, make the later "
         "columns grow.",
         "",
-        f"Container images: {image_line}.",
+        *_images_table(results["footprint"]["images"]),
+    ]
+
+
+def _images_table(images: dict[str, Any]) -> list[str]:
+    if not images.get("available"):
+        return [f"Container images: not available: {images['reason']}."]
+    rows = [
+        [
+            f"`{skill}`",
+            fmt(row["added_mb"], " MB"),
+            fmt(row.get("build_cold_s"), " s"),
+            fmt(row["build_cached_s"], " s"),
+            fmt(row["cold_start_ms"], " ms"),
+            fmt(row["warm_p50_ms"], " ms"),
+            fmt(row["warm_p95_ms"], " ms"),
+        ]
+        for skill, row in images["images"].items()
+    ]
+    header = ["Image", "Added to base", "Build cold", "Build cached", "Cold start", "Warm p50", "Warm p95"]
+    return [
+        "Container images (functions/Dockerfile):",
+        "",
+        *_table(header, rows),
+        "",
+        f"Base `{images['base']}` ({fmt(images['base_mb'], ' MB')}), engine: {images['engine']}. Added to base: "
+        "the image's size minus the base's. Build cold: no layer cache (base present); cached: nothing changed. "
+        "Cold start: `docker run` to the first answer of the skill's direct payload, the model load included; "
+        "warm: the same invoke over the emulator's HTTP API, one container.",
     ]
 
 

@@ -192,9 +192,11 @@ def run(config: BenchConfig, say: Callable[[str], None] = _quiet) -> dict[str, A
         results["concurrency"] = _guarded(
             lambda: serve_load.measure(config.models_dir, plan["concurrency"], plan["requests_per_level"])
         )
+    if not config.quick:
+        say("function images: build, cold start, warm invokes")
     results["footprint"] = {
         "models": footprint.model_files(config.models_dir),
-        "images": footprint.image_sizes(),
+        "images": footprint.images(config.quick, plan["runs"], plan["warmup"], say),
     }
     machine["load_average_at_end"] = load_average()
     results["machine"] = machine
