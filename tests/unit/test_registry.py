@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,12 @@ from slmesh.skills.sentiment import SentimentResult
 
 pytestmark = pytest.mark.unit
 
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "slmesh"
-RESEARCH = ("training", "bench", "research")
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "src" / "slmesh"
+RESEARCH = {
+    name.split(".")[1]
+    for name in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["slmesh"]["runtime"]["exclude"]
+}
 
 
 def _runtime_modules() -> list[Path]:
