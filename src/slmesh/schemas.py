@@ -36,8 +36,9 @@ class RouterDecision(_Strict):
 
 
 class SentimentResult(_Strict):
-    label: Literal["negative", "positive"]
+    label: str = Field(description="The most probable class: one of the model card's labels.")
     score: float = Field(ge=0.0, le=1.0, description="Calibrated probability of the label.")
+    scores: dict[str, float] = Field(description="Calibrated probability of every label.")
 
 
 class QAResult(_Strict):

@@ -27,6 +27,9 @@ from slmesh.schemas import AnalyzeRequest, RouterDecision, SentimentResult, Skil
 pytestmark = pytest.mark.unit
 
 
+POSITIVE = SentimentResult(label="positive", score=0.9, scores={"negative": 0.04, "neutral": 0.06, "positive": 0.9})
+
+
 @dataclass
 class RecordingCallbacks:
     answers: list[tuple[str, str, str]] = field(default_factory=list)
@@ -63,7 +66,7 @@ class CountingMesh:
         return [
             SkillOutcome(status="error", error="model failed", latency_ms=2.0)
             if "boom" in t.subject
-            else SkillOutcome(status="ok", result=SentimentResult(label="positive", score=0.9), latency_ms=2.0)
+            else SkillOutcome(status="ok", result=POSITIVE, latency_ms=2.0)
             for t in tasks
         ]
 

@@ -12,7 +12,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,9 +21,9 @@ from slmesh.aggregator import aggregate
 from slmesh.bench.stats import ms_since
 from slmesh.bench.workload import quoted_part
 from slmesh.config import SKILLS
+from slmesh.datasets_io import BINARY_CLASSES
 from slmesh.schemas import QAResult, RouterDecision, SentimentResult, SkillOutcome
 from slmesh.skills.router import sigmoid, subject_span
-from slmesh.skills.sentiment import LABELS
 from slmesh.skills.spans import Decoded, Window, best_span
 
 ARTICLE_CHECKPOINTS = {
@@ -104,8 +104,13 @@ class TorchStack:
         raise NotImplementedError
 
     def sentiment(self, texts: Sequence[str]) -> list[SentimentResult]:
-        found = self._sentiment(list(texts), batch_size=len(texts), truncation=True, max_length=512)
-        return [SentimentResult(label=_label(f["label"]), score=float(f["score"])) for f in found]
+        found = self._sentiment(list(texts), batch_size=len(texts), truncation=True, max_length=512, top_k=None)
+        results = []
+        for ranked in found:
+            scores = {_label(f["label"]): float(f["score"]) for f in ranked}
+            best = max(scores, key=scores.__getitem__)
+            results.append(SentimentResult(label=best, score=scores[best], scores=scores))
+        return results
 
     def decode(self, pairs: Sequence[tuple[str, str]]) -> list[Decoded]:
         """QA forward pass plus slmesh's span search: transformers 5 has no question-answering pipeline."""
@@ -173,11 +178,10 @@ class TorchStack:
         return None
 
 
-def _label(name: str) -> Literal["negative", "positive"]:
-    """Pipelines name labels LABEL_0/LABEL_1 on a fresh head and NEGATIVE/POSITIVE on SST-2 checkpoints."""
+def _label(name: str) -> str:
+    """The article's binary checkpoints name labels LABEL_0/LABEL_1 on a fresh head and NEGATIVE/POSITIVE on SST-2."""
     lowered = name.lower()
-    index = LABELS.index(lowered) if lowered in LABELS else int(lowered.rsplit("_", 1)[-1])
-    return "positive" if index == 1 else "negative"
+    return lowered if lowered in BINARY_CLASSES else BINARY_CLASSES[int(lowered.rsplit("_", 1)[-1])]
 
 
 class ArticleStack(TorchStack):
