@@ -47,9 +47,14 @@ def test_an_outcome_names_a_registered_skill() -> None:
 
 def test_an_outcome_reads_its_result_with_its_skills_result_model() -> None:
     outcome = SkillOutcome.model_validate(
-        {"skill": "sentiment", "status": "ok", "result": {"label": "positive", "score": 0.9}, "latency_ms": 1.0}
+        {
+            "skill": "sentiment",
+            "status": "ok",
+            "result": {"label": "positive", "score": 0.9, "scores": {"negative": 0.1, "positive": 0.9}},
+            "latency_ms": 1.0,
+        }
     )
-    assert outcome.result == SentimentResult(label="positive", score=0.9)
+    assert outcome.result == SentimentResult(label="positive", score=0.9, scores={"negative": 0.1, "positive": 0.9})
     with pytest.raises(ValidationError, match="not a result of skill 'sentiment'"):
         SkillOutcome(skill="sentiment", status="ok", result=QAResult(answer="x", score=0.5), latency_ms=1.0)
     with pytest.raises(ValidationError, match="only an ok outcome"):
