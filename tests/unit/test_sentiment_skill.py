@@ -42,12 +42,12 @@ def test_short_texts_get_the_same_logits_either_way_and_keep_their_order(pipelin
 
 
 def _with(pipeline: Pipeline, **inference: object) -> SentimentSkill:
-    bundle = pipeline.skills.skill("sentiment")._bundle
+    bundle = pipeline.skills.skill(SentimentSkill).bundle
     return SentimentSkill.from_bundle(dataclasses.replace(bundle, inference={**bundle.inference, **inference}))
 
 
 def test_every_label_of_the_card_gets_a_calibrated_probability(pipeline: Pipeline) -> None:
-    skill = pipeline.skills.skill("sentiment")
+    skill = pipeline.skills.skill(SentimentSkill)
     for result in skill.predict(["What a wonderful, moving film.", "When does the shop open?"]):
         assert list(result.scores) == list(skill.labels)
         assert sum(result.scores.values()) == pytest.approx(1.0, abs=1e-3)
@@ -55,14 +55,14 @@ def test_every_label_of_the_card_gets_a_calibrated_probability(pipeline: Pipelin
 
 
 def test_labels_are_the_cards_not_the_codes(pipeline: Pipeline) -> None:
-    labels = pipeline.skills.skill("sentiment").labels
+    labels = pipeline.skills.skill(SentimentSkill).labels
     renamed = [f"class {i}" for i in range(len(labels))]
     result = _with(pipeline, labels=renamed).predict(["What a wonderful, moving film."])[0]
     assert set(result.scores) == set(renamed) and result.label in renamed
 
 
 def test_the_class_bias_of_the_card_moves_the_probabilities(pipeline: Pipeline) -> None:
-    labels = pipeline.skills.skill("sentiment").labels
+    labels = pipeline.skills.skill(SentimentSkill).labels
     last_wins = [0.0] * (len(labels) - 1) + [50.0]
     results = _with(pipeline, class_bias=last_wins).predict(["Dreadful.", "What a wonderful, moving film."])
     assert [r.label for r in results] == [labels[-1]] * 2
