@@ -6,10 +6,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from slmesh.config import settings_from_env
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelStore
+
+# Property tests draw the same examples every run (a failure reproduces, CI is stable) and keep no example database
+# in the checkout; model calls have no per-example deadline on a busy machine.
+settings.register_profile("slmesh", derandomize=True, database=None, deadline=None)
+settings.load_profile("slmesh")
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
