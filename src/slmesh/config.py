@@ -81,7 +81,7 @@ class ServeSettings(BaseModel):
         default=4, ge=0, le=1024, description="large requests waiting for their turn; more get 503 + Retry-After"
     )
     time_budget_s: float = Field(
-        default=30.0, gt=0, le=3600, description="seconds a request may take once admitted, waiting included"
+        default=60.0, gt=0, le=3600, description="seconds a request may take once admitted, waiting included"
     )
     header_timeout_s: float = Field(
         default=10.0, gt=0, le=600, description="seconds for a request's headers to arrive; a slower client is dropped"

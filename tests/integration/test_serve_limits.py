@@ -94,7 +94,7 @@ def _closed_within(sockets: list[socket.socket], seconds: float) -> int:
 def test_a_fifty_thousand_token_context_is_refused_within_the_budget(served: Server) -> None:
     status, ms = post(served.port, request_body(REFERENCE_PROMPTS[1], "a " * 50_000))
     assert status == 422
-    assert ms < 30_000
+    assert ms < 10_000, "refused after tokenising, before any model call"
 
 
 def _prose(chars: int) -> str:
@@ -122,7 +122,7 @@ def test_a_small_request_behind_four_huge_ones_is_not_kept_waiting(served: Serve
     # The old server kept this request 19 s behind four 100,000-character contexts.
     assert statistics.median(behind) < 3 * idle + 250, (idle, behind)
     assert {status for status, _ in answers} <= {200, 503} and 200 in {s for s, _ in answers}
-    assert max(ms for _, ms in answers) < 40_000, "answered or refused within the 30 s budget (and the queue)"
+    assert max(ms for _, ms in answers) < 75_000, "answered or refused within the 60 s budget"
     assert served.peak() < 1024, "peak RSS of the server, in MB"
     time.sleep(1.0)
     assert served.rss() < rss_before + 200, "the memory of the long requests is handed back"
