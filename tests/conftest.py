@@ -10,12 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from slmesh.cloud.events import DirectSkillResult, RoutedRequest
 from slmesh.config import settings_from_env
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelStore
 from slmesh.schemas import AnalyzeResponse, SkillOutcome
+
+# Property tests draw the same examples every run (a failure reproduces, CI is stable) and keep no example database
+# in the checkout; model calls have no per-example deadline on a busy machine.
+settings.register_profile("slmesh", derandomize=True, database=None, deadline=None)
+settings.load_profile("slmesh")
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
@@ -183,7 +189,7 @@ def aws_client(endpoint: str, service: str) -> Any:
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_secret_access_key="testing",  # pragma: allowlist secret
     )
 
 

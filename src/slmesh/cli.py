@@ -1,4 +1,8 @@
-"""The `slmesh` command line: ask, demo, serve, eval, openapi."""
+"""The `slmesh` command line: ask, demo, serve, eval, bench, openapi.
+
+Exit codes: 0 done; 1 a chosen skill failed or is unavailable (the answer is still printed); 2 a usage, input,
+configuration or start-up error, told in one line.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from slmesh.config import ConfigError, Settings, settings_from_env
+from slmesh import __version__
+from slmesh.budget import InputTooLarge
+from slmesh.config import SERVE_ENV, ConfigError, ServeSettings, Settings, serve_settings, settings_from_env
 from slmesh.schemas import AnalyzeRequest, AnalyzeResponse
 from slmesh.skills.registry import SkillSet, measure, registry
 
@@ -46,19 +52,47 @@ def _emit(response: AnalyzeResponse, prompt: str, as_json: bool) -> None:
     print(response.model_dump_json(indent=2) if as_json else render(response, prompt), flush=True)
 
 
+def _context(args: argparse.Namespace) -> str | None:
+    """--context TEXT, or --context-file PATH (`-`: standard input), for contexts past the argument-length limit."""
+    if args.context_file is None:
+        context: str | None = args.context
+        return context
+    if str(args.context_file) == "-":
+        return sys.stdin.read()
+    try:
+        return Path(args.context_file).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{args.context_file} is not UTF-8 text") from exc
+    except OSError as exc:
+        raise ValueError(f"cannot read {args.context_file}: {exc.strerror}") from exc
+
+
+def failed_skills(response: AnalyzeResponse) -> list[str]:
+    """Chosen skills with an implementation whose outcome is not ok (a reserved skill is never a failure)."""
+    return [s for s, o in response.outcomes.items() if o.status != "ok" and registry.spec(s) is not None]
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     try:
-        request = AnalyzeRequest(prompt=args.prompt, context=args.context)
+        request = AnalyzeRequest(prompt=args.prompt, context=_context(args))
     except ValidationError as exc:
         print(f"slmesh ask: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     pipeline = _pipeline(args)
     try:
-        _emit(pipeline.analyze(request), args.prompt, args.json)
+        response = pipeline.analyze(request)
+    except InputTooLarge as exc:
+        print(f"slmesh ask: {exc}", file=sys.stderr)
+        return 2
     finally:
         pipeline.close()
+    _emit(response, args.prompt, args.json)
+    failed = failed_skills(response)
+    if failed:
+        print(f"slmesh ask: {', '.join(failed)} failed (see the answer)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -77,24 +111,55 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from slmesh.api.server import AnalyzeServer
+def exposure_warning(settings: ServeSettings, loopback: bool) -> str | None:
+    if loopback or settings.api_key is not None:
+        return None
+    return (
+        f"{settings.host} is reachable from other machines and nothing checks who calls;"
+        " set SLMESH_API_KEY (or --api-key) to require a bearer token"
+    )
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server = AnalyzeServer((args.host, args.port), _pipeline(args))
-    print(f"slmesh serving on http://{args.host}:{server.server_port} (POST /v1/analyze, GET /healthz)", flush=True)
+
+def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        server.serve_forever()
+        from slmesh.api.server import AnalyzeServer, StartupError, is_loopback
+    except ImportError as exc:
+        missing = f"slmesh serve needs the serve extra ({exc.name} is missing): pip install 'slmesh[serve]'"
+        raise ConfigError(missing) from exc
+    from slmesh.pipeline import Pipeline
+
+    settings = serve_settings({field: getattr(args, field) for field in ServeSettings.model_fields})
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    pipeline = Pipeline.from_settings(_settings(args), settings.max_large)
+    try:
+        server = AnalyzeServer(pipeline, settings)
+    except StartupError as exc:
+        pipeline.close()
+        print(f"slmesh serve: {exc}", file=sys.stderr)
+        return 2
+    exposed = exposure_warning(settings, is_loopback(settings.host))
+    if exposed:
+        print(f"slmesh serve: warning: {exposed}", file=sys.stderr)
+    for name, problem in server.service.health().problems.items():
+        if registry.spec(name) is not None or name == "router":
+            print(f"slmesh serve: warning: {name} is unavailable: {problem}", file=sys.stderr)
+    host, port = server.address
+    print(
+        f"slmesh serving on http://{host}:{port} (POST /v1/analyze, GET /healthz, GET /docs, GET /openapi.json)",
+        flush=True,
+    )
+    try:
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
-        server.pipeline.close()
+        server.close()
+        pipeline.close()
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from slmesh.datasets_io import read_records, require_fields
+    from slmesh.datasets_io import check_rows, read_records
     from slmesh.runtime import ModelStore
 
     settings = _settings(args)
@@ -102,16 +167,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.limit:
         rows = rows[: args.limit]
     scored = measure(args.skill)
-    require_fields(rows, scored.fields, args.data)
+    rows = check_rows(rows, scored.fields, args.data)
     skills = SkillSet(ModelStore(settings.models_dir, args.threads))
     subject = skills.router if args.skill == "router" else skills.named(args.skill)
     batching = {"batch_size": args.batch_size} if args.batch_size else {}
-    metrics = {
-        "skill": args.skill,
-        "data": str(args.data),
-        **scored.evaluate(subject, rows, **batching),
-    }
-    print(json.dumps(metrics))
+    try:
+        measured = scored.evaluate(subject, rows, **batching)
+    except (KeyError, TypeError, ValueError) as exc:
+        # A value the row check lets through but this skill's measure cannot read, such as a label it lacks.
+        detail = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ValueError(f"{args.data}: a record cannot be measured ({detail})") from exc
+    metrics = {"skill": args.skill, "data": str(args.data), **measured}
+    print(json.dumps(metrics, allow_nan=False))
     return 0
 
 
@@ -128,6 +195,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench(args, _settings(args))
 
 
+def cmd_bench_serve(args: argparse.Namespace) -> int:
+    from slmesh.bench.cli import serve_bench
+
+    args.clients_given = args.clients is not None
+    args.clients = args.clients or "1,4,16"
+    return serve_bench(args, _settings(args))
+
+
 def _not_negative(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -135,14 +210,48 @@ def _not_negative(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 65535, got {text!r}") from exc
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 65535, got {value}")
+    return value
+
+
+def _serve_flags(serve: argparse.ArgumentParser) -> None:
+    """One flag per server setting, documented from the setting itself; unset flags fall back to the variable."""
+    env = {field: name for name, field in SERVE_ENV.items()}
+    for field, info in ServeSettings.model_fields.items():
+        kind: Any = _port if field == "port" else info.annotation if info.annotation in (int, float) else str
+        metavar = "SECONDS" if field.endswith("_s") else "N" if kind is int else field.split("_")[-1].upper()
+        default = "none" if info.default is None else info.default
+        source = f"; ${env[field]}" if field in env else ""
+        serve.add_argument(
+            f"--{field.replace('_', '-')}",
+            dest=field,
+            type=kind,
+            metavar=metavar,
+            help=f"{info.description} (default: {default}{source})",
+        )
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="slmesh", description="A mesh of small ONNX language models.")
-    root.add_argument("--models-dir", type=Path, help="defaults to $SLMESH_MODELS_DIR or the repository's models/")
+    root.add_argument("--version", action="version", version=f"slmesh {__version__}")
+    root.add_argument("--models-dir", type=Path, help="defaults to $SLMESH_MODELS_DIR or the installed models")
     sub = root.add_subparsers(dest="command", required=True)
 
-    ask = sub.add_parser("ask", help="answer one prompt")
+    ask = sub.add_parser(
+        "ask", help="answer one prompt", epilog="exit status: 0 answered, 1 a chosen skill failed, 2 bad input"
+    )
     ask.add_argument("prompt")
-    ask.add_argument("--context", help="passage for question answering")
+    given = ask.add_mutually_exclusive_group()
+    given.add_argument("--context", help="passage for question answering")
+    given.add_argument(
+        "--context-file", metavar="PATH", help="read the passage from a UTF-8 file ('-': standard input)"
+    )
     ask.add_argument("--json", action="store_true", help="print the full response as JSON")
     ask.set_defaults(handler=cmd_ask)
 
@@ -150,9 +259,13 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true")
     demo.set_defaults(handler=cmd_demo)
 
-    serve = sub.add_parser("serve", help="serve POST /v1/analyze over HTTP")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
+    serve = sub.add_parser(
+        "serve",
+        help="serve POST /v1/analyze over HTTP",
+        description="Serves the analyze API (POST /v1/analyze, GET /healthz, GET /openapi.json, GET /docs) on uvicorn. "
+        "Every limit below is also read from its environment variable; a flag wins.",
+    )
+    _serve_flags(serve)
     serve.set_defaults(handler=cmd_serve)
 
     evaluate = sub.add_parser("eval", help="measure a skill on a labelled file; prints one JSON object")
@@ -179,6 +292,24 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--systems", default="1,2,3,4,5", help="which systems to measure, e.g. 1,3")
     bench.add_argument("--torch-checkpoints", type=Path, help="fine-tuned torch checkpoints for system 2")
     bench.set_defaults(handler=cmd_bench)
+    modes = bench.add_subparsers(dest="bench_mode", metavar="{serve}")
+    served = modes.add_parser(
+        "serve",
+        help="load, soak, fairness and huge inputs against slmesh serve on 127.0.0.1 (bounded; prints JSON)",
+        description="Starts `slmesh serve` on a free 127.0.0.1 port for each scenario and stops it after. Without a "
+        "scenario flag, runs the load levels only.",
+    )
+    served.add_argument("--clients", help="clients per load level (default 1,4,16)")
+    served.add_argument("--seconds", type=float, default=20.0, help="seconds per load level (default 20)")
+    served.add_argument("--soak", type=int, default=0, metavar="REQUESTS", help="also soak for this many requests")
+    served.add_argument("--soak-clients", type=int, default=16, metavar="N", help="clients of the soak (default 16)")
+    served.add_argument(
+        "--soak-seconds", type=float, default=3600.0, help="the soak stops here at the latest (default 3600)"
+    )
+    served.add_argument("--fairness", action="store_true", help="also time a small request behind four huge ones")
+    served.add_argument("--huge", action="store_true", help="also send the largest inputs and read the server's RSS")
+    served.add_argument("--out", type=Path, help="also write the JSON here")
+    served.set_defaults(handler=cmd_bench_serve)
 
     openapi = sub.add_parser("openapi", help="print the API's OpenAPI document")
     openapi.set_defaults(handler=cmd_openapi)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+
+from slmesh.scheduling import LARGE_CONTEXT_CHARS
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(RuntimeError):
@@ -45,9 +50,67 @@ _ENV = {
 def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     env = os.environ if environ is None else environ
     values = {field: env[name] for name, field in _ENV.items() if env.get(name)}
+    return _validated(Settings, values, {field: name for name, field in _ENV.items()})
+
+
+class ServeSettings(BaseModel):
+    """What `slmesh serve` admits and for how long it waits: every limit of the server, each with its variable.
+
+    The CLI turns each field into a flag of the same name (`--max-in-flight`); the README's limits table lists them.
+    """
+
+    host: str = Field(default="127.0.0.1", description="address to listen on; anything but loopback is reachable")
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port; 0 picks a free one")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="require 'Authorization: Bearer KEY' on POST /v1/analyze; prefer the variable (flags show in ps)",
+    )
+    max_connections: int = Field(
+        default=4096, ge=1, le=1_000_000, description="open connections; more are answered 503 and closed"
+    )
+    max_in_flight: int = Field(
+        default=32, ge=1, le=1024, description="small requests being answered at once; more get 503 + Retry-After"
+    )
+    max_large: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description=f"large requests (context over {LARGE_CONTEXT_CHARS:,} characters) being answered at once",
+    )
+    large_queue: int = Field(
+        default=4, ge=0, le=1024, description="large requests waiting for their turn; more get 503 + Retry-After"
+    )
+    time_budget_s: float = Field(
+        default=60.0, gt=0, le=3600, description="seconds a request may take once admitted, waiting included"
+    )
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, description="seconds for a request's headers to arrive; a slower client is dropped"
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="seconds for a request's body to arrive; a slower client gets 408"
+    )
+    keep_alive_s: int = Field(default=5, ge=1, le=600, description="seconds an idle connection is kept open")
+
+
+SERVE_ENV = {f"SLMESH_{name.upper()}": name for name in ServeSettings.model_fields if name not in {"host", "port"}}
+
+
+def _validated(model: type[M], values: dict[str, Any], names: dict[str, str]) -> M:
     try:
-        return Settings.model_validate(values)
+        return model.model_validate(values)
     except ValidationError as exc:
-        fields = {field: name for name, field in _ENV.items()}
-        problems = "; ".join(f"{fields.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(f"{names.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in exc.errors())
         raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def serve_settings(flags: dict[str, Any], environ: dict[str, str] | None = None) -> ServeSettings:
+    """The server's settings: a flag given wins over its variable, which wins over the default."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {field: env[name] for name, field in SERVE_ENV.items() if env.get(name)}
+    values.update({field: value for field, value in flags.items() if value is not None})
+    env_names = {field: name for name, field in SERVE_ENV.items()}
+    names = {
+        field: " / ".join([f"--{field.replace('_', '-')}", *([env_names[field]] if field in env_names else [])])
+        for field in ServeSettings.model_fields
+    }
+    return _validated(ServeSettings, values, names)

@@ -50,11 +50,78 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     raise ValueError(f"{path}: expected JSON Lines or a SQuAD-style JSON document")
 
 
-def require_fields(rows: list[dict[str, Any]], fields: tuple[str, ...], path: Path) -> None:
+def _text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_kind(value)}")
+    return value
+
+
+def _label(value: Any) -> Any:
+    # An integer class index or a class name; which ones the model has is the skill's measure to check.
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise ValueError(f"must be a class index (0, 1, ...) or a label name, got {_kind(value)}")
+    return value
+
+
+def _answers(value: Any) -> dict[str, Any]:
+    """SQuAD's {"text": [...], "answer_start": [...]}, a list of strings, or a list of {"text": ...} objects."""
+    if isinstance(value, dict) and isinstance(value.get("text"), list):
+        texts = value["text"]
+    elif isinstance(value, list):
+        texts = [a.get("text") if isinstance(a, dict) else a for a in value]
+    else:
+        texts = None
+    if texts is None or not all(isinstance(t, str) for t in texts):
+        raise ValueError(
+            'must be {"text": ["..."], "answer_start": [...]}, a list of strings or a list of {"text": "..."}, '
+            f"got {_kind(value)}"
+        )
+    return {**value, "text": texts} if isinstance(value, dict) else {"text": texts}
+
+
+def _tasks(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise ValueError(f"must be a list of skill names, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+_FIELDS = {
+    "text": _text,
+    "question": _text,
+    "context": _text,
+    "prompt": _text,
+    "label": _label,
+    "answers": _answers,
+    "tasks": _tasks,
+}
+"""How `slmesh eval` reads each field a measure names: a bad value is an error naming the record and the field."""
+
+
+def check_rows(rows: list[dict[str, Any]], fields: tuple[str, ...], path: Path) -> list[dict[str, Any]]:
+    """The rows with `fields` checked (and `answers` in one shape); raises ValueError naming the first bad record."""
+    if not rows:
+        raise ValueError(f"{path}: no records to measure")
+    checked = []
     for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: record {number} is not a JSON object")
         missing = [f for f in fields if f not in row]
         if missing:
             raise ValueError(f"{path}: record {number} lacks field(s) {', '.join(missing)}")
+        fixed = dict(row)
+        for field in fields:
+            read = _FIELDS.get(field)
+            if read is not None:
+                try:
+                    fixed[field] = read(row[field])
+                except ValueError as exc:
+                    raise ValueError(f"{path}: record {number}: {field!r} {exc}") from exc
+        checked.append(fixed)
+    return checked
 
 
 SENTIMENT_CLASSES = ("negative", "neutral", "positive")
@@ -74,7 +141,7 @@ def sentiment_class(label: Any) -> tuple[str, bool]:
 
 def sentiment_classes(rows: Sequence[dict[str, Any]]) -> tuple[list[str], bool]:
     """Every row's class name, and whether the rows are binary; one kind of label per file ("record N" counts rows
-    from 1, as `require_fields` does)."""
+    from 1, as `check_rows` does)."""
     names: list[str] = []
     kinds: set[bool] = set()
     for number, row in enumerate(rows, start=1):

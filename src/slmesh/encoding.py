@@ -59,7 +59,8 @@ def windowing_tokenizer(tokenizer: Tokenizer, max_length: int, stride: int) -> T
 
 
 def encode_windows(windowed: Tokenizer, question: str, context: str) -> list[Encoding]:
-    first = windowed.encode(question, context)
+    # encode_batch lets go of the GIL while it works (encode does not): a long context then stalls no other request.
+    first = windowed.encode_batch([(question, context)])[0]
     return [first, *first.overflowing]
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from slmesh.lazy import OnceMap
+from slmesh.lazy import Once, OnceMap
 
 if TYPE_CHECKING:
     # Imported where sessions are made: the aggregator reads cards and results without any model runtime.
@@ -25,6 +27,15 @@ MODEL_FILE = "model.onnx"
 FP32_FILE = "model_fp32.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 CARD_FILE = "card.json"
+
+
+CallGate = Callable[[int], None]
+"""Called with a call's padded token count before every model call of a request: it may wait, or raise to stop."""
+call_gate: ContextVar[CallGate | None] = ContextVar("slmesh_call_gate", default=None)
+"""The gate of the request the current thread serves (`slmesh.scheduling`); None outside a request."""
+
+SHRINK_TOKENS = 1024
+"""A call of more padded tokens than this hands its arena chunks back when it ends (see `_shrinking`)."""
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -51,8 +62,37 @@ class ModelBundle:
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The model's outputs by name, so that no caller depends on their order in the graph."""
         wanted = {name: feeds[name] for name in self.input_names}
+        tokens = int(wanted["input_ids"].size) if "input_ids" in wanted else 0
+        gate = call_gate.get()
+        if gate is not None:
+            gate(tokens)
         names = [o.name for o in self.session.get_outputs()]
-        return {name: np.asarray(value) for name, value in zip(names, self.session.run(names, wanted), strict=True)}
+        options = _shrinking.get() if tokens > SHRINK_TOKENS else None
+        outputs = self.session.run(names, wanted, options)
+        return {name: np.asarray(value) for name, value in zip(names, outputs, strict=True)}
+
+
+def _shrink_options() -> ort.RunOptions:
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
+
+
+_shrinking = Once(_shrink_options)
+"""Run options that give the CPU arena's extra chunks back after the call.
+
+The arena keeps what its largest call needed: one 100,000-character context held gigabytes for the life of the
+process. Small calls keep the arena (re-allocating per call costs them time); long ones return what they grew."""
+_libc = Once(lambda: ctypes.CDLL(None))
+
+
+def release_memory() -> None:
+    """Hands the C heap's free pages back to the system (glibc keeps them otherwise); a no-op without glibc."""
+    trim = getattr(_libc.get(), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def read_card(model_dir: Path) -> dict[str, Any]:

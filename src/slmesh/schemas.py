@@ -20,12 +20,26 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, PydanticCustomError
 
 MAX_PROMPT_CHARS = 4000
 MAX_CONTEXT_CHARS = 100_000
+MAX_REQUEST_ID_CHARS = 128
 
-Prompt = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS)]
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise PydanticCustomError("blank", "must contain a character that is not white space")
+    return text
+
+
+Prompt = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_PROMPT_CHARS),
+    AfterValidator(_not_blank),
+    # The same rule for validators that only read the schema (API Gateway).
+    Field(json_schema_extra={"pattern": r"\S"}),
+]
 
 
 class _Strict(BaseModel):
@@ -80,7 +94,7 @@ class AnalyzeRequest(_Strict):
     context: Annotated[str, StringConstraints(max_length=MAX_CONTEXT_CHARS)] | None = Field(
         default=None, description="Passage that extractive QA answers from."
     )
-    request_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = Field(
+    request_id: Annotated[str, StringConstraints(min_length=1, max_length=MAX_REQUEST_ID_CHARS)] | None = Field(
         default=None, description="Correlation id; generated when absent."
     )
 

@@ -149,8 +149,14 @@ class Stack:
         )["stateMachineArn"]
         return arn
 
-    def run(self, machine_arn: str, execution_input: dict[str, Any], timeout_s: float = 60.0) -> dict[str, Any]:
-        arn = self.sfn.start_execution(stateMachineArn=machine_arn, input=json.dumps(execution_input))["executionArn"]
+    def run(
+        self, machine_arn: str, execution_input: dict[str, Any], timeout_s: float = 60.0, name: str | None = None
+    ) -> dict[str, Any]:
+        """`name` tells executions of one machine apart (moto names each unnamed one "None")."""
+        started = self.sfn.start_execution(
+            stateMachineArn=machine_arn, input=json.dumps(execution_input), **({"name": name} if name else {})
+        )
+        arn = started["executionArn"]
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             described: dict[str, Any] = self.sfn.describe_execution(executionArn=arn)

@@ -172,3 +172,22 @@ def test_jobs_record_and_announce_an_invalid_request(stack: Any) -> None:
     [completed] = _completed_events(stack)
     assert completed.status == "FAILED" and completed.error is not None
     assert completed.error.error == "InvalidRequest"
+
+
+def test_a_job_delivered_twice_is_run_recorded_and_announced_once(stack: Any, queue_workers: Any) -> None:
+    # Given the same AnalysisRequested event delivered twice (EventBridge delivers at least once)
+    machine = stack.create_machine("analyze-jobs.asl.json", "STANDARD")
+    event = _job_event("job-twice", CASES["both"][0])
+    with queue_workers() as workers:
+        first = stack.run(machine, event, name="delivery-1")
+        second = stack.run(machine, event, name="delivery-2")
+    assert not workers.errors
+    # Then the second execution stops at the conditional first write and the first one's answer stands
+    assert first["status"] == second["status"] == "SUCCEEDED"
+    history = stack.sfn.get_execution_history(executionArn=second["executionArn"])["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered == ["RecordJob", "AlreadyRecorded"]
+    item = _job_item(stack, "job-twice")
+    assert item["execution_arn"]["S"] == first["executionArn"] and item["status"]["S"] == "SUCCEEDED"
+    assert sorted(skill for skill, _, _ in workers.batches) == ["qa", "sentiment"]
+    assert [e.job_id for e in _completed_events(stack)] == ["job-twice"]

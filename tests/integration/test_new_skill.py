@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -19,6 +18,7 @@ import pytest
 from slmesh.api.openapi import document
 from slmesh.api.server import AnalyzeServer
 from slmesh.cloud.statemachines import express, jobs
+from slmesh.config import ServeSettings
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelStore
 from slmesh.schemas import AnalyzeRequest, AnalyzeResponse, SkillResult, SkillTask
@@ -71,21 +71,19 @@ def test_the_embedded_pipeline_runs_it(toy: None, model_store: ModelStore, scrip
 
 def test_the_http_api_serves_and_documents_it(toy: None, model_store: ModelStore, scripted_router: Any) -> None:
     pipeline = Pipeline(model_store, router=scripted_router)
-    server = AnalyzeServer(("127.0.0.1", 0), pipeline)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=30)
-        connection.request("POST", "/v1/analyze", json.dumps({"prompt": PROMPT}), {"Content-Type": "application/json"})
-        reply = connection.getresponse()
-        assert reply.status == 200
-        _check(AnalyzeResponse.model_validate_json(reply.read()))
-        connection.request("GET", "/healthz")
-        assert json.loads(connection.getresponse().read())["skills"]["wordcount"] == "ok"
-        connection.close()
+        with AnalyzeServer(pipeline, ServeSettings(port=0)).running() as server:
+            connection = http.client.HTTPConnection(*server.address, timeout=30)
+            connection.request(
+                "POST", "/v1/analyze", json.dumps({"prompt": PROMPT}), {"Content-Type": "application/json"}
+            )
+            reply = connection.getresponse()
+            assert reply.status == 200
+            _check(AnalyzeResponse.model_validate_json(reply.read()))
+            connection.request("GET", "/healthz")
+            assert json.loads(connection.getresponse().read())["skills"]["wordcount"] == "ok"
+            connection.close()
     finally:
-        server.shutdown()
-        server.server_close()
         pipeline.close()
     schemas = document()["components"]["schemas"]
     assert "WordCountResult" in schemas

@@ -152,6 +152,21 @@ def test_sqs_batch_drops_only_tokens_nobody_waits_for() -> None:
     assert results == {"m1": "done", "m2": "ConnectionError"}
 
 
+def test_a_message_delivered_twice_runs_once_and_is_answered_once() -> None:
+    # Given one message delivered twice in a batch, and again in a later batch after its token was answered
+    twice = _task("great", token="t1")
+    event = {"Records": [_record("m1", twice), _record("m1-again", twice), _record("m2", _task("fine", token="t2"))]}
+    mesh, callbacks = CountingMesh(), RecordingCallbacks()
+    results = _answer_all(SkillBatch(event, "sentiment", mesh, callbacks), event)
+    callbacks.gone.add("t1")  # Step Functions: a token that was answered is no longer awaited
+    later = {"Records": [_record("m1-later", twice)]}
+    later_results = _answer_all(SkillBatch(later, "sentiment", mesh, callbacks), later)
+    # Then the model saw it once per batch, the execution got one answer, and no record failed
+    assert mesh.calls == [2, 1]
+    assert [token for _, token, _ in callbacks.answers] == ["t1", "t2"]
+    assert set(results.values()) == set(later_results.values()) == {"done"}
+
+
 def test_sqs_batch_rejects_an_event_that_is_not_sqs() -> None:
     with pytest.raises(InvalidEvent, match="Records"):
         SkillBatch({"Records": [{"body": "x"}]}, "sentiment", CountingMesh(), RecordingCallbacks())

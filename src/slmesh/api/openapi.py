@@ -9,14 +9,25 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from slmesh import __version__
+from slmesh.api.contract import HealthResponse
 from slmesh.schemas import AnalyzeRequest, AnalyzeResponse, ErrorResponse
 
+MODELS = (AnalyzeRequest, AnalyzeResponse, ErrorResponse, HealthResponse)
 
-def _error(description: str) -> dict[str, Any]:
+
+def _json(model: str, description: str, **extra: Any) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}}},
+        **extra,
     }
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return _json("ErrorResponse", description, **extra)
+
+
+RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
 
 
 def _referenced(defs: dict[str, Any], roots: list[str]) -> dict[str, Any]:
@@ -34,13 +45,14 @@ def _referenced(defs: dict[str, Any], roots: list[str]) -> dict[str, Any]:
 
 def document() -> dict[str, Any]:
     _, defs = models_json_schema(
-        [
-            (m, "validation" if m is AnalyzeRequest else "serialization")
-            for m in (AnalyzeRequest, AnalyzeResponse, ErrorResponse)
-        ],
+        [(m, "validation" if m is AnalyzeRequest else "serialization") for m in MODELS],
         ref_template="#/components/schemas/{model}",
     )
-    schemas = _referenced(defs["$defs"], ["AnalyzeRequest", "AnalyzeResponse", "ErrorResponse"])
+    schemas = _referenced(defs["$defs"], [m.__name__ for m in MODELS])
+    health = {
+        "200": _json("HealthResponse", "The router loaded: requests can be answered."),
+        "503": _json("HealthResponse", "The router model is unavailable."),
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -56,20 +68,37 @@ def document() -> dict[str, Any]:
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeRequest"}}},
                     },
+                    "security": [{}, {"bearer": []}],
                     "responses": {
-                        "200": {
-                            "description": "Every chosen skill's outcome, combined.",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/AnalyzeResponse"}}
-                            },
-                        },
-                        "400": _error("The body is not JSON."),
-                        "413": _error("The body is too large."),
-                        "422": _error("A field is missing or invalid."),
+                        "200": _json("AnalyzeResponse", "Every chosen skill's outcome, combined."),
+                        "400": _error("The body is not JSON, or the HTTP request is malformed."),
+                        "401": _error("`slmesh serve --api-key` is set and the bearer token is missing or wrong."),
+                        "408": _error("The body did not arrive within the body timeout."),
+                        "413": _error("The body is larger than the limit."),
+                        "422": _error("A field is missing or invalid, or over a character or token limit."),
+                        "503": _error(
+                            "Too busy (in-flight limit), out of time budget, or the router model is unavailable.",
+                            headers=RETRY_AFTER,
+                        ),
                     },
                 }
             },
-            "/healthz": {"get": {"operationId": "health", "responses": {"200": {"description": "Models are loaded."}}}},
+            "/healthz": {
+                "get": {"operationId": "health", "responses": health},
+                "head": {
+                    "operationId": "healthHead",
+                    "responses": {k: {"description": v["description"]} for k, v in health.items()},
+                },
+            },
         },
-        "components": {"schemas": schemas},
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Only when the server was started with an API key (`slmesh serve --api-key`).",
+                }
+            },
+        },
     }

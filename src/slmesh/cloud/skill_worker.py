@@ -103,8 +103,14 @@ class SkillBatch:
         metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=len(self._parsed))
         if invalid:
             metrics.add_metric(name="InvalidRecords", unit=MetricUnit.Count, value=invalid)
-        outcomes = _run(skill, [p.task for p in ready], mesh) if ready else []
-        self._outcomes = {id(p): o for p, o in zip(ready, outcomes, strict=True)}
+        # SQS delivers at least once: one message twice in a batch carries one token. Its task runs and is answered
+        # once; a copy in a later batch finds its token answered (TaskGone) and is dropped.
+        unique = list({p.token: p for p in ready}.values())
+        if len(unique) < len(ready):
+            metrics.add_metric(name="DuplicateRecords", unit=MetricUnit.Count, value=len(ready) - len(unique))
+        outcomes = _run(skill, [p.task for p in unique], mesh) if unique else []
+        self._outcomes = {p.token: o for p, o in zip(unique, outcomes, strict=True)}
+        self._answered: set[str] = set()
 
     def answer(self, record: SQSRecord) -> None:
         parsed = self._parsed[record.message_id]
@@ -112,15 +118,19 @@ class SkillBatch:
         if isinstance(parsed, _Unreadable):
             logger.warning("unreadable record", extra={"message_id": record.message_id, "reason": parsed.reason})
             raise UnreadableRecord(parsed.reason)
+        if parsed.token in self._answered:
+            logger.info("duplicate delivery", extra={"message_id": record.message_id})
+            return
         try:
             if isinstance(parsed, _Rejected):
                 self._callbacks.fail(parsed.token, INVALID_TASK, parsed.reason)
-                return
-            outcome = self._outcomes[id(parsed)]
-            if outcome.status == "error":
-                self._callbacks.fail(parsed.token, SKILL_ERROR, outcome.error or "")
             else:
-                self._callbacks.succeed(parsed.token, outcome.model_dump_json())
+                outcome = self._outcomes[parsed.token]
+                if outcome.status == "error":
+                    self._callbacks.fail(parsed.token, SKILL_ERROR, outcome.error or "")
+                else:
+                    self._callbacks.succeed(parsed.token, outcome.model_dump_json())
+            self._answered.add(parsed.token)
         except TaskGone as exc:
             # The execution stopped waiting; redelivery could never be answered either.
             logger.warning("task token no longer awaited", extra={"message_id": record.message_id, "code": str(exc)})

@@ -219,11 +219,25 @@ def jobs() -> Json:
                         "execution_arn": {"S.$": "$$.Execution.Id"},
                         "submitted_at": {"S.$": "$$.State.EnteredTime"},
                     },
+                    # EventBridge delivers at least once: the first execution of a job id owns it, a second one
+                    # (the same event delivered again) stops here, so a job is run, recorded and announced once.
+                    "ConditionExpression": "attribute_not_exists(job_id)",
                 },
                 "ResultPath": None,
                 "Retry": _retry(_DYNAMODB_ERRORS),
-                "Catch": _catch("$.error", "RecordFailure"),
+                "Catch": [
+                    {
+                        "ErrorEquals": ["DynamoDB.ConditionalCheckFailedException"],
+                        "ResultPath": None,
+                        "Next": "AlreadyRecorded",
+                    },
+                    *_catch("$.error", "RecordFailure"),
+                ],
                 "Next": "Route",
+            },
+            "AlreadyRecorded": {
+                "Type": "Succeed",
+                "Comment": "Another execution holds this job id: a duplicate delivery, nothing to do.",
             },
             "Route": {
                 **_lambda_task(

@@ -77,6 +77,12 @@ class Skill(ABC, Generic[SettingsT, ResultT]):
             return cls(cls.settings_model())  # type: ignore[arg-type]
         return cls.from_bundle(models.get(cls.model))
 
+    def check(self, tasks: Sequence[SkillTask]) -> None:
+        """Raises `slmesh.budget.InputTooLarge` for a task over the skill's token limits, before any model call.
+
+        `run` enforces the same limits; this lets a caller refuse a request before its other skills run.
+        """
+
     @abstractmethod
     def run(self, tasks: Sequence[SkillTask]) -> Sequence[ResultT]:
         """One result per task, in order."""

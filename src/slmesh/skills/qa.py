@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
+from slmesh.budget import MAX_CONTEXT_TOKENS, InputTooLarge, calls
 from slmesh.encoding import clip_question, encode_windows, pad_batch, windowing_tokenizer
 from slmesh.evaluation.measure import Measure
 from slmesh.evaluation.metrics import evaluate_qa
@@ -14,6 +16,9 @@ from slmesh.runtime import ModelBundle
 from slmesh.schemas import SkillResult, SkillTask
 from slmesh.skills.base import CardSettings, Skill
 from slmesh.skills.spans import Decoded, Window, best_span
+
+if TYPE_CHECKING:
+    from tokenizers import Encoding
 
 
 class QASettings(CardSettings):
@@ -46,16 +51,34 @@ class QASkill(Skill[QASettings, QAResult]):
         super().__init__(settings, bundle)
         self._windowed = windowing_tokenizer(self.bundle.tokenizer, settings.max_length, settings.stride)
 
+    def _windows(self, question: str, context: str) -> list[Encoding]:
+        question = clip_question(self.bundle.tokenizer, question, self.settings.max_question_tokens)
+        windows = encode_windows(self._windowed, question, context)
+        # Each window after the first repeats `stride` context tokens of the one before it.
+        in_context = [sum(1 for s in w.sequence_ids if s == 1) for w in windows]
+        tokens = in_context[0] + sum(n - self.settings.stride for n in in_context[1:])
+        if tokens > MAX_CONTEXT_TOKENS:
+            raise InputTooLarge("context", tokens, MAX_CONTEXT_TOKENS, self.name)
+        return windows
+
+    def check(self, tasks: Sequence[SkillTask]) -> None:
+        for task in tasks:
+            if task.context:
+                tokens = len(self.bundle.tokenizer.encode_batch([task.context], add_special_tokens=False)[0].ids)
+                if tokens > MAX_CONTEXT_TOKENS:
+                    raise InputTooLarge("context", tokens, MAX_CONTEXT_TOKENS, self.name)
+
     def decode_batch(self, pairs: Sequence[tuple[str, str]]) -> list[Decoded]:
-        """Every window of every (question, context) pair goes through the model in one call."""
-        plain = self.bundle.tokenizer
-        per_pair = [
-            encode_windows(self._windowed, clip_question(plain, q, self.settings.max_question_tokens), c)
-            for q, c in pairs
-        ]
+        """Every window of every (question, context) pair, in model calls of at most `CALL_TOKENS` tokens."""
+        per_pair = [self._windows(q, c) for q, c in pairs]
         encodings = [e for windows in per_pair for e in windows]
-        outputs = self.bundle.run(pad_batch([e.ids for e in encodings], [e.type_ids for e in encodings]))
-        start_logits, end_logits = outputs["start_logits"], outputs["end_logits"]
+        start_rows: list[np.ndarray] = []
+        end_rows: list[np.ndarray] = []
+        for part in calls([len(e.ids) for e in encodings]):
+            chunk = encodings[part]
+            outputs = self.bundle.run(pad_batch([e.ids for e in chunk], [e.type_ids for e in chunk]))
+            start_rows += list(outputs["start_logits"])
+            end_rows += list(outputs["end_logits"])
         decoded, row = [], 0
         for windows in per_pair:
             found = []
@@ -64,7 +87,7 @@ class QASkill(Skill[QASettings, QAResult]):
                 offsets = [
                     off if seq == 1 else None for off, seq in zip(encoding.offsets, encoding.sequence_ids, strict=True)
                 ]
-                found.append(Window(start_logits[row, :n], end_logits[row, :n], offsets))
+                found.append(Window(start_rows[row][:n], end_rows[row][:n], offsets))
                 row += 1
             decoded.append(best_span(found, self.settings.max_answer_tokens))
         return decoded

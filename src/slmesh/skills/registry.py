@@ -8,21 +8,28 @@ reserved: it is answered 'unavailable' and has no function in the cloud.
 
 from __future__ import annotations
 
+import logging
 import time
+import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
+from slmesh.budget import InputTooLarge
 from slmesh.evaluation.measure import Measure
 from slmesh.evaluation.metrics import ROUTER
 from slmesh.lazy import OnceMap
 from slmesh.runtime import InvalidModelError, ModelNotFoundError, ModelSource
+from slmesh.scheduling import StopRequest
 from slmesh.schemas import RouterDecision, SkillOutcome, SkillTask
 from slmesh.skills.base import Skill
 from slmesh.skills.qa import QASkill
 from slmesh.skills.router import RouterSkill
 from slmesh.skills.sentiment import SentimentSkill
 from slmesh.timing import elapsed_ms
+
+log = logging.getLogger("slmesh.skills")
+INTERNAL_ERROR = "internal error while running the model (the server log has the details)"
 
 S = TypeVar("S", bound=Skill[Any, Any])
 AnySkill = type[Skill[Any, Any]]
@@ -122,6 +129,10 @@ class SkillSet:
         The router is required: without it nothing can be routed, so its failure is raised.
         """
         self.router  # noqa: B018
+        return self.problems()
+
+    def problems(self) -> dict[str, str | None]:
+        """Loads every registered skill now; per skill, None when it loaded, else why not."""
         problems: dict[str, str | None] = {}
         for name in registry.names():
             try:
@@ -131,8 +142,20 @@ class SkillSet:
                 problems[name] = str(exc)
         return problems
 
+    def check(self, name: str, tasks: Sequence[SkillTask]) -> None:
+        """Raises `InputTooLarge` when a task is over the skill's token limits; an unavailable skill checks nothing."""
+        try:
+            skill = self.named(name)
+        except (ModelNotFoundError, InvalidModelError):
+            return
+        skill.check(tasks)
+
     def run(self, name: str, tasks: Sequence[SkillTask]) -> list[SkillOutcome]:
-        """One outcome per task, in order; a failure becomes that batch's error, never an exception."""
+        """One outcome per task, in order; a failure becomes that batch's error, never an exception.
+
+        Errors written for users (limits, budgets, broken models) are passed on; anything else is logged by type and
+        frames only (its message may quote the input) and answered with a fixed sentence.
+        """
         started = time.perf_counter()
         try:
             skill = self.named(name)
@@ -140,8 +163,17 @@ class SkillSet:
             return [_failed(name, "unavailable", str(exc), started) for _ in tasks]
         try:
             results = skill.run(tasks)
+        except (InputTooLarge, StopRequest) as exc:
+            return [_failed(name, "error", str(exc), started) for _ in tasks]
         except Exception as exc:
-            return [_failed(name, "error", f"{type(exc).__name__}: {exc}", started) for _ in tasks]
+            log.error(
+                "skill %s failed on %d task(s): %s\n%s",
+                name,
+                len(tasks),
+                type(exc).__name__,
+                "".join(traceback.format_tb(exc.__traceback__)),
+            )
+            return [_failed(name, "error", INTERNAL_ERROR, started) for _ in tasks]
         latency = elapsed_ms(started)
         return [SkillOutcome(skill=name, status="ok", result=r, latency_ms=latency) for r in results]
 

@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
+from slmesh.budget import MAX_TEXT_TOKENS, InputTooLarge, calls
 from slmesh.encoding import head_tail, pad_batch, windows
 from slmesh.evaluation.measure import Measure
 from slmesh.evaluation.metrics import evaluate_sentiment
@@ -70,6 +71,8 @@ class SentimentSkill(Skill[SentimentSettings, SentimentResult]):
     def _pieces(self, ids: list[int]) -> list[list[int]]:
         cfg = self.settings
         if cfg.long_text == "windows":
+            if len(ids) > MAX_TEXT_TOKENS:
+                raise InputTooLarge("text", len(ids), MAX_TEXT_TOKENS, self.name)
             return windows(ids, cfg.max_length)
         return [head_tail(ids, cfg.max_length, cfg.head_tokens or cfg.max_length)]
 
@@ -81,8 +84,8 @@ class SentimentSkill(Skill[SentimentSettings, SentimentResult]):
         pieces.sort(key=lambda item: len(item[1]))
         sums = np.zeros((len(texts), len(self.labels)), dtype=np.float64)
         counts = np.zeros(len(texts))
-        for start in range(0, len(pieces), self.slice_size):
-            part = pieces[start : start + self.slice_size]
+        for call in calls([len(p) for _, p in pieces], rows=self.slice_size):
+            part = pieces[call]
             owners = [i for i, _ in part]
             np.add.at(sums, owners, self.bundle.run(pad_batch([p for _, p in part]))["logits"])
             np.add.at(counts, owners, 1)
