@@ -332,7 +332,7 @@ def test_rebuilt_fp32_decides_like_the_int8_file_it_came_from(
 
     out, _ = trained
     model_dir = _without_fp32(out / "sentiment", tmp_path / "sentiment")
-    command = ["slmesh.training", "rebuild-fp32", "sentiment", "--model-dir", str(model_dir)]
+    command = ["slmesh.research.quantization", "rebuild-fp32", "sentiment", "--model-dir", str(model_dir)]
     _run(*command, "--base-model", str(tiny_base))
     again = subprocess.run([sys.executable, "-m", *command], capture_output=True, text=True, timeout=300)
     assert again.returncode != 0 and "--force" in again.stderr
@@ -350,6 +350,10 @@ def test_rebuilt_fp32_decides_like_the_int8_file_it_came_from(
     assert len(rows) == 2 + 2 * 6  # six weight MatMuls per layer; Gemm nodes cannot be kept
     # Rebuilt weights already lie on an int8 grid: re-quantised, the model must still decide almost as fp32 does.
     assert all(r["agreement"] >= 90 and r["examples"] == 20 for r in rows)
+
+    again = ["slmesh.research.quantization", "requantize", "sentiment", "--model-dir", str(model_dir)]
+    parity = json.loads(_run(*again, "--data-dir", str(data_dir))[-1])
+    assert parity["reference"] == "onnx fp32 rebuilt from int8" and parity["examples"] > 0
 
 
 def test_card_keeps_fp32_metrics_it_cannot_remeasure(

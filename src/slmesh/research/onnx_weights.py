@@ -1,9 +1,8 @@
 """Reads a model's weights back out of its ONNX export (fp32 or dynamic int8) as a torch-style state dict.
 
-The sentiment and QA models were trained on a lent GPU whose session ended before their fp32 files came back; only the
-int8 files exist. Their dequantised weights, exported again (`python -m slmesh.training rebuild-fp32`), are an fp32
-model that differs from the int8 one only by activation quantisation: the reference the int8 file can be re-quantised
-from and checked against.
+A model whose trained fp32 file was lost has only its int8 file. Its dequantised weights, exported again
+(`python -m slmesh.research.quantization rebuild-fp32`), are an fp32 model that differs from the int8 one only by
+activation quantisation: the reference the int8 file can be re-quantised from and checked against.
 """
 
 from __future__ import annotations

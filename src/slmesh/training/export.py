@@ -37,13 +37,10 @@ def export_onnx(model: torch.nn.Module, sample: Sequence[dict[str, Any]], output
         )
 
 
-# MatMuls left in fp32, by skill. Dynamic int8 gives each MatMul input one scale per call, so a few large values in
-# it cost the rest their resolution (the usual explanation; not measured here). `python -m slmesh.research.probes
-# int8-sensitivity MODEL_DIR` counts the decisions each MatMul moves away from fp32. In the QA model the first
-# layer's feed-forward output projection stood out (91.98% of answers as fp32 with every MatMul in int8, 96.23% with
-# it kept; no other above 93.87%). The sentiment model, the same architecture, follows QA: there no MatMul stood out
-# (98.23% of labels as fp32 all in int8; 98.79% with this one kept, 99.07% with layer 0's feed-forward input, within
-# 3 texts of each other), and in the 4-layer router none did either.
+# MatMuls left in fp32, by skill: one whose int8 rounding moves decisions away from fp32 more than any other's.
+# Dynamic int8 gives each MatMul input one scale per call, so a few large values in it cost the rest their
+# resolution. `python -m slmesh.research.probes int8-sensitivity MODEL_DIR` ranks the candidates; docs/models.md has
+# what it found for each model.
 KEPT_FP32: dict[str, tuple[str, ...]] = {
     "sentiment": ("/layer.0/output/dense/",),
     "qa": ("/layer.0/output/dense/",),

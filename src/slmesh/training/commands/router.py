@@ -1,0 +1,101 @@
+"""`python -m slmesh.training router` (generate prompts, fine-tune, tune thresholds, export) and `router-data`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from slmesh.runtime import FP32_FILE, load_bundle, sha256
+from slmesh.skills.router import RouterSkill
+from slmesh.training import cards, export
+from slmesh.training.commands import runs
+
+OPINIONS = "sentiment model folder that picks review sentences as extra opinions (e.g. models/sentiment)"
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("router", help="generate prompts, fine-tune, export and measure the router")
+    p.set_defaults(handler=run)
+    runs.training_arguments(p, epochs=2.0, lr=1e-4, batch=32)
+    runs.opinion_argument(p, OPINIONS)
+    p.add_argument("--layers", type=int, default=4)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--prompts", type=int, default=24000)
+    data = sub.add_parser("router-data", help="write the router's generated train/dev/test prompts only")
+    data.set_defaults(handler=prompts)
+    runs.output_arguments(data)
+    runs.opinion_argument(data, OPINIONS)
+    data.add_argument("--prompts", type=int, default=24000)
+
+
+def _tune(out: Path, rows: list[dict[str, Any]], threads: int) -> dict[str, float]:
+    """Per-skill thresholds with the best F1 on generated dev prompts (ties: the one nearest 0.5)."""
+    skill = RouterSkill.from_bundle(load_bundle(out, "router", threads, FP32_FILE, verify=False))
+    decisions = [d for i in range(0, len(rows), 64) for d in skill.route_batch([r["prompt"] for r in rows[i : i + 64]])]
+    thresholds = {}
+    for name in skill.skills:
+        pairs = [(d.scores[name], name in r["tasks"]) for d, r in zip(decisions, rows, strict=True)]
+        best_t, best_f1 = 0.5, -1.0
+        for step in range(5, 96):
+            t = step / 100
+            tp = sum(p >= t and y for p, y in pairs)
+            fp = sum(p >= t and not y for p, y in pairs)
+            fn = sum(p < t and y for p, y in pairs)
+            f1 = 2 * tp / max(2 * tp + fp + fn, 1)
+            if f1 > best_f1 + 1e-9 or (abs(f1 - best_f1) <= 1e-9 and abs(t - 0.5) < abs(best_t - 0.5)):
+                best_t, best_f1 = t, f1
+        thresholds[name] = best_t
+    return thresholds
+
+
+def run(args: argparse.Namespace) -> None:
+    from slmesh.datasets_io import read_records
+    from slmesh.training import router_data, router_model
+
+    held = args.limit or 2000
+    sizes = {"train": args.limit or args.prompts, "dev": held, "test": held}
+    paths = router_data.write_splits(args.data_dir, args.out / "prompts", args.seed, sizes, args.opinion_model)
+    train_rows, dev_rows, test_rows = (read_records(paths[s]) for s in ("train", "dev", "test"))
+    skills = list(router_data.TASK_ORDER)
+    cfg = runs.config(args)
+    model, tokenizer, info = runs.train_timed(
+        lambda: router_model.train(cfg, train_rows, skills, args.layers, args.max_length)
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(args.out / "tokenizer.json"))
+    inference = {"max_length": args.max_length, "skills": skills}
+    sample = runs.parity_sample("router", tokenizer, inference, {"generated_dev": dev_rows}, args.seed)
+    runs.export_model("router", model, sample, ["skill_logits", "subject_logits"], args.out)
+    card = runs.new_card(
+        "router",
+        args,
+        info,
+        [
+            "generated prompts: python -m slmesh.training router-data (subjects from sst2, qa questions and"
+            " passages, clinc150; instructions from templates and router_phrasings.json)"
+        ],
+        "Multi-label skill router with a subject tagger.",
+    )
+    if args.opinion_model:
+        card["data"]["opinion_model"] = {
+            "path": str(args.opinion_model),
+            "sha256": sha256(args.opinion_model / "model.onnx"),
+            "review_sentences_from": [f"qa/{name}/train.jsonl.gz" for name in router_data.REVIEW_FILES],
+        }
+    card["inference"]["thresholds"] = {s: 0.5 for s in skills}
+    cards.write_card(args.out, card)
+    card["inference"]["thresholds"] = _tune(args.out, dev_rows, args.threads)
+    card["parity"] = runs.parity("router", export.torch_reference(model), args.out, sample)
+    sets = {"generated_dev": dev_rows, "generated_test_unseen_phrasings": test_rows, **router_data.handwritten_sets()}
+    runs.measure_run(args.out, "router", card, sets, args.threads)
+
+
+def prompts(args: argparse.Namespace) -> None:
+    from slmesh.training import router_data
+
+    paths = router_data.write_splits(
+        args.data_dir, args.out, args.seed, {"train": args.prompts, "dev": 2000, "test": 2000}, args.opinion_model
+    )
+    print(json.dumps({k: str(v) for k, v in paths.items()}))

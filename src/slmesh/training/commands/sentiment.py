@@ -1,0 +1,101 @@
+"""`python -m slmesh.training sentiment`: three-class sentiment from tweets, SST-2 and IMDB."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from slmesh.runtime import CARD_FILE, load_bundle, read_card
+from slmesh.skills.sentiment import SentimentSkill
+from slmesh.training import cards, export
+from slmesh.training.commands import runs
+from slmesh.training.common import load_rows
+from slmesh.training.sentiment import DESIGNS
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("sentiment", help="fine-tune, export and measure the sentiment model")
+    p.set_defaults(handler=run)
+    runs.training_arguments(p, epochs=3.0, lr=5e-5, batch=32)
+    runs.start_arguments(p)
+    p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--head", type=int, default=128)
+    p.add_argument("--imdb", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--imdb-dev", type=int, default=1000)
+    p.add_argument(
+        "--imdb-train", type=runs.count, default=0, help="train on only N IMDB reviews (0: all but the held-out)"
+    )
+    p.add_argument("--sst2-train", type=runs.count, default=0, help="train on only N SST-2 sentences (0: all)")
+    p.add_argument("--tweets", action=argparse.BooleanOptionalAction, default=True, help="three-class tweets")
+    p.add_argument(
+        "--design",
+        choices=sorted(DESIGNS),
+        default="gated",
+        help="loss design for the binary rows (slmesh.training.sentiment.DESIGNS)",
+    )
+    p.add_argument(
+        "--vector-scaling",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="calibrate with a bias per class besides the temperature",
+    )
+
+
+def run(args: argparse.Namespace) -> None:
+    from slmesh.training import sentiment as task
+
+    data = task.default_data(
+        args.data_dir, args.imdb, args.imdb_dev, args.seed, args.imdb_train, args.sst2_train, args.tweets
+    )
+    if args.train_data:
+        data["train"] = [row for spec in args.train_data for row in load_rows(spec)]
+    if args.limit:
+        data["train"] = data["train"][: args.limit]
+    # A binary export's head is widened to three classes; its card says which kind of head it has.
+    folder = args.init_onnx.parent if args.init_onnx else None
+    export_labels = read_card(folder)["inference"]["labels"] if folder and (folder / CARD_FILE).is_file() else None
+    calibration_rows = data["tweets_dev"] or data["dev"]
+    cfg = runs.config(args)
+    model, tokenizer, info = runs.train_timed(
+        lambda: task.train(
+            cfg,
+            data["train"],
+            calibration_rows,
+            args.design,
+            args.vector_scaling,
+            export_labels,
+            args.max_length,
+            args.head,
+        )
+    )
+    args.out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(args.out / "tokenizer.json"))
+    dev_sets = {"sst2_dev": data["dev"]}
+    if data["imdb_dev"]:
+        dev_sets["imdb_heldout"] = data["imdb_dev"]
+    if data["tweets_dev"]:
+        dev_sets["tweets_dev"] = data["tweets_dev"]
+    sample = runs.parity_sample("sentiment", tokenizer, info["inference"], dev_sets, args.seed)
+    runs.export_model("sentiment", model, sample, ["logits"], args.out)
+    sst2_subset = f" ({args.sst2_train} drawn with seed {args.seed})" if args.sst2_train else ""
+    imdb_subset = f"; the first {args.imdb_train} of the rest, seed {args.seed}" if args.imdb_train else ""
+    files = args.train_data or (
+        ([task.TWEETS_TRAIN] if args.tweets else [])
+        + [f"sentiment/sst2/train.jsonl.gz{sst2_subset}"]
+        + ([f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out{imdb_subset})"] if args.imdb else [])
+    )
+    card = runs.new_card(
+        "sentiment", args, info, files, "Three-class sentiment (negative/neutral/positive), calibrated probabilities."
+    )
+    card["data"]["imdb_heldout"] = args.imdb_dev if args.imdb else 0
+    card["data"]["tweets_dev"] = task.TWEETS_DEV if data["tweets_dev"] else ""
+    card["data"]["calibrated_on"] = "tweets_dev" if data["tweets_dev"] else "sst2_dev"
+    card["parity"] = runs.parity("sentiment", export.torch_reference(model), args.out, sample)
+    runs.measure_run(args.out, "sentiment", card, dev_sets, args.threads)
+    int8 = SentimentSkill.from_bundle(load_bundle(args.out, "sentiment", args.threads, verify=False))
+    card["calibration"] = {
+        "fitted_on": f"{card['data']['calibrated_on']}, torch fp32 logits",
+        "method": "temperature + class bias" if args.vector_scaling else "temperature",
+        "int8": task.calibration_report(int8, dev_sets, card["data"]["calibrated_on"], args.vector_scaling),
+    }
+    cards.write_card(args.out, card)
