@@ -123,6 +123,10 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ]
     _write(root / "sentiment/sst2/train.jsonl.gz", sentences)
     _write(root / "sentiment/sst2/dev.jsonl", sentences[:20])
+    classes = ("negative", "neutral", "positive")
+    tweets = [{**row, "label": classes[i % 3]} for i, row in enumerate(sentences)]
+    _write(root / "sentiment/tweets/train.jsonl.gz", tweets)
+    _write(root / "sentiment/tweets/dev.jsonl", tweets[:30])
     from slmesh.training.qa import DEV_FILES, TRAIN_FILES
 
     for name in TRAIN_FILES + DEV_FILES:
@@ -190,8 +194,8 @@ def trained(tiny_base: Path, data_dir: Path, tmp_path_factory: pytest.TempPathFa
             data_dir,
             out,
             "--no-imdb",
-            "--train-data",
-            str(data_dir / "sentiment/sst2/train.jsonl.gz"),
+            *("--train-data", str(data_dir / "sentiment/sst2/train.jsonl.gz")),
+            *("--train-data", str(data_dir / "sentiment/tweets/train.jsonl.gz")),
         ),
         "qa": _train("qa", tiny_base, data_dir, out, "--limit", "60", "--layers", "1"),
     }
@@ -211,7 +215,12 @@ def test_card_records_training_metrics_parity_and_files(
     assert 0 < card["training"]["epochs"] < 1, "three steps cover less than the epochs asked for"
     assert card["training"]["encoder_layers"] == {"sentiment": 2, "qa": 1, "router": 1}[skill]
     if skill == "sentiment":
-        assert card["data"]["train"] == [str(data_dir / "sentiment/sst2/train.jsonl.gz")]
+        assert card["data"]["train"] == [str(data_dir / f"sentiment/{s}/train.jsonl.gz") for s in ("sst2", "tweets")]
+        assert card["training"]["design"] == "gated" and card["inference"]["normalize"] == "emoji_names"
+        assert card["inference"]["labels"] == ["negative", "neutral", "positive"]
+        assert set(card["metrics"]["int8"]["tweets_dev"]) >= {"macro_recall", "recall_neutral"}
+        report = card["calibration"]["int8"]["tweets_dev"]
+        assert set(report) == {"examples", "uncalibrated", "calibrated", "cross_fitted"}
     assert set(card["metrics"]) == {"fp32", "int8"}
     checks = {"sentiment": ["same_label"], "qa": ["same_span"], "router": ["same_skills", "same_subject_span"]}[skill]
     assert all(0.0 <= card["parity"][check] <= 1.0 for check in checks)
@@ -255,11 +264,19 @@ def test_trained_models_serve_through_the_same_inference_code(trained: tuple[Pat
         )
         assert set(response.router.scores) == {"sentiment", "qa", "summarize"}
         sentiment = pipeline.skills.skill(SentimentSkill).predict(["lovely station", "awful slow train"])
-        assert [r.label in ("negative", "positive") for r in sentiment] == [True, True]
+        assert all(set(r.scores) == {"negative", "neutral", "positive"} for r in sentiment)
+        assert all(r.score == r.scores[r.label] == max(r.scores.values()) for r in sentiment)
         answer = pipeline.skills.skill(QASkill).answer("who opened the bridge?", "clara voss opened the bridge")
         assert answer.no_answer_reason != "no_context"
     finally:
         pipeline.close()
+
+
+def _sentiment_model(base: Path) -> Any:
+    """The architecture the smoke run trained: the default design's head on the tiny base."""
+    from slmesh.training.sentiment import build_model
+
+    return build_model(str(base), "gated")
 
 
 def test_int8_weights_read_back_within_one_quantisation_step_of_fp32(
@@ -270,8 +287,7 @@ def test_int8_weights_read_back_within_one_quantisation_step_of_fp32(
     out, _ = trained
     fp32 = state_dict_from_onnx(out / "sentiment" / "model_fp32.onnx")
     int8 = state_dict_from_onnx(out / "sentiment" / "model.onnx")
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(tiny_base), num_labels=2)
-    params = dict(model.named_parameters())
+    params = dict(_sentiment_model(tiny_base).named_parameters())
     assert set(fp32) == set(int8) == set(params)
     for name, weight in fp32.items():
         assert weight.shape == tuple(params[name].shape), name
@@ -288,7 +304,7 @@ def test_weights_read_back_into_torch_compute_what_the_onnx_file_computes(
 
     out, _ = trained
     fp32 = out / "sentiment" / "model_fp32.onnx"
-    model = transformers.AutoModelForSequenceClassification.from_pretrained(str(tiny_base), num_labels=2).eval()
+    model = _sentiment_model(tiny_base).eval()
     start_from_onnx(model, fp32)
     ids = [[2, 7, 9, 11, 3], [2, 20, 21, 3, 0]]
     batch = pad_features([{"input_ids": i, "attention_mask": [1] * 5, "token_type_ids": [0] * 5} for i in ids])

@@ -28,6 +28,9 @@ from slmesh.skills.sentiment import SentimentResult
 pytestmark = pytest.mark.unit
 
 
+POSITIVE = SentimentResult(label="positive", score=0.9, scores={"negative": 0.04, "neutral": 0.06, "positive": 0.9})
+
+
 @dataclass
 class RecordingCallbacks:
     answers: list[tuple[str, str, str]] = field(default_factory=list)
@@ -64,9 +67,7 @@ class CountingMesh:
         return [
             SkillOutcome(skill=skill, status="error", error="model failed", latency_ms=2.0)
             if "boom" in t.subject
-            else SkillOutcome(
-                skill=skill, status="ok", result=SentimentResult(label="positive", score=0.9), latency_ms=2.0
-            )
+            else SkillOutcome(skill=skill, status="ok", result=POSITIVE, latency_ms=2.0)
             for t in tasks
         ]
 
@@ -219,7 +220,8 @@ def test_aggregate_fills_unavailable_failed_and_missing_skills() -> None:
 
 
 def test_aggregate_rejects_a_branch_with_outcome_and_failure() -> None:
-    outcome = {"status": "ok", "result": {"label": "positive", "score": 0.5}, "latency_ms": 1.0}
+    result = {"label": "positive", "score": 0.5, "scores": {"negative": 0.5, "positive": 0.5}}
+    outcome = {"skill": "sentiment", "status": "ok", "result": result, "latency_ms": 1.0}
     with pytest.raises(InvalidEvent, match=r"results\.0"):
         aggregate_event(
             {

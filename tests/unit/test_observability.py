@@ -36,7 +36,7 @@ class EchoMesh:
         return RouterDecision(skills=["sentiment"], scores={"sentiment": 1.0}, subject=prompt)
 
     def run(self, skill: str, tasks: Sequence[SkillTask]) -> list[SkillOutcome]:
-        result = SentimentResult(label="positive", score=0.9)
+        result = SentimentResult(label="positive", score=0.9, scores={"negative": 0.1, "positive": 0.9})
         return [SkillOutcome(skill=skill, status="ok", result=result, latency_ms=1.0) for _ in tasks]
 
 

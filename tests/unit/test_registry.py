@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,12 @@ from slmesh.skills.sentiment import SentimentResult
 
 pytestmark = pytest.mark.unit
 
-PACKAGE = Path(__file__).resolve().parents[2] / "src" / "slmesh"
-RESEARCH = ("training", "bench", "research")
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "src" / "slmesh"
+RESEARCH = {
+    name.split(".")[1]
+    for name in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["slmesh"]["runtime"]["exclude"]
+}
 
 
 def _runtime_modules() -> list[Path]:
@@ -42,9 +47,14 @@ def test_an_outcome_names_a_registered_skill() -> None:
 
 def test_an_outcome_reads_its_result_with_its_skills_result_model() -> None:
     outcome = SkillOutcome.model_validate(
-        {"skill": "sentiment", "status": "ok", "result": {"label": "positive", "score": 0.9}, "latency_ms": 1.0}
+        {
+            "skill": "sentiment",
+            "status": "ok",
+            "result": {"label": "positive", "score": 0.9, "scores": {"negative": 0.1, "positive": 0.9}},
+            "latency_ms": 1.0,
+        }
     )
-    assert outcome.result == SentimentResult(label="positive", score=0.9)
+    assert outcome.result == SentimentResult(label="positive", score=0.9, scores={"negative": 0.1, "positive": 0.9})
     with pytest.raises(ValidationError, match="not a result of skill 'sentiment'"):
         SkillOutcome(skill="sentiment", status="ok", result=QAResult(answer="x", score=0.5), latency_ms=1.0)
     with pytest.raises(ValidationError, match="only an ok outcome"):

@@ -59,31 +59,37 @@ def test_compare_times_each_file_in_turn_each_repeat(models_dir: Path) -> None:
 
 
 def test_calibration_error_is_zero_when_confidence_matches_accuracy() -> None:
-    from slmesh.research.probes import _calibration
+    from slmesh.evaluation.metrics import calibration_error
 
     probs = np.tile([0.25, 0.75], (4, 1))
-    matched = _calibration(probs, np.array([1, 1, 1, 0]), bins=10)
-    overconfident = _calibration(probs, np.array([1, 1, 0, 0]), bins=10)
+    matched = calibration_error(probs, np.array([1, 1, 1, 0]), bins=10)
+    overconfident = calibration_error(probs, np.array([1, 1, 0, 0]), bins=10)
     assert matched == {"nll": pytest.approx(-(3 * np.log(0.75) + np.log(0.25)) / 4, abs=1e-4), "ece": 0.0}
     assert overconfident["ece"] == pytest.approx(25.0)
 
 
 def test_calibration_error_weighs_each_bin_by_its_share_of_examples() -> None:
-    from slmesh.research.probes import _calibration
+    from slmesh.evaluation.metrics import calibration_error
 
     probs = np.array([[0.0, 1.0], [0.0, 1.0], [0.4, 0.6], [0.4, 0.6]])
-    assert _calibration(probs, np.array([1, 1, 1, 0]), bins=10)["ece"] == pytest.approx(5.0)
+    assert calibration_error(probs, np.array([1, 1, 1, 0]), bins=10)["ece"] == pytest.approx(5.0)
 
 
-def test_calibration_scores_each_dev_set_unscaled_and_at_the_card_temperature(models_dir: Path) -> None:
+def test_calibration_scores_each_dev_set_unscaled_calibrated_and_cross_fitted_where_it_was_fitted(
+    models_dir: Path,
+) -> None:
     rows = _probe("calibration", "--model-dir", str(models_dir / "sentiment"), "--examples", "8", "--threads", "1")
-    temperature = json.loads((models_dir / "sentiment" / "card.json").read_text())["inference"]["temperature"]
-    assert [(r["set"], r["examples"], r["temperature"]) for r in rows] == [
-        ("sst2_dev", 8, 1.0),
-        ("sst2_dev", 8, temperature),
-        ("imdb_heldout", 8, 1.0),
-        ("imdb_heldout", 8, temperature),
+    card = json.loads((models_dir / "sentiment" / "card.json").read_text())
+    fitted_on = card["data"].get("calibrated_on", "sst2_dev")
+    expected = [
+        (name, 8, kind)
+        for name in ("sst2_dev", "imdb_heldout", "tweets_dev")
+        if name == "sst2_dev" or name in card["metrics"]["int8"]
+        for kind in ("uncalibrated", "calibrated", "cross_fitted")
+        if kind != "cross_fitted" or name == fitted_on
     ]
+    assert [(r["set"], r["examples"], r["scores"]) for r in rows] == expected
+    assert all(r["ece"] >= 0 and r["nll"] > 0 for r in rows)
 
 
 def test_router_thresholds_change_decisions_when_one_threshold_replaces_the_tuned_ones(models_dir: Path) -> None:

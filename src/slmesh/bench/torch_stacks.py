@@ -12,13 +12,14 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
 from slmesh.bench.stats import ms_since
 from slmesh.bench.workload import quoted_part
+from slmesh.datasets_io import BINARY_CLASSES
 from slmesh.orchestration import complete
 from slmesh.schemas import RouterDecision, SkillOutcome
 from slmesh.skills.qa import QAResult
@@ -109,8 +110,13 @@ class TorchStack:
         raise NotImplementedError
 
     def sentiment(self, texts: Sequence[str]) -> list[SentimentResult]:
-        found = self._sentiment(list(texts), batch_size=len(texts), truncation=True, max_length=512)
-        return [SentimentResult(label=_label(f["label"]), score=float(f["score"])) for f in found]
+        found = self._sentiment(list(texts), batch_size=len(texts), truncation=True, max_length=512, top_k=None)
+        results = []
+        for ranked in found:
+            scores = {_label(f["label"]): float(f["score"]) for f in ranked}
+            best = max(scores, key=scores.__getitem__)
+            results.append(SentimentResult(label=best, score=scores[best], scores=scores))
+        return results
 
     def decode(self, pairs: Sequence[tuple[str, str]]) -> list[Decoded]:
         """QA forward pass plus slmesh's span search: transformers 5 has no question-answering pipeline."""
@@ -176,11 +182,10 @@ class TorchStack:
         return None
 
 
-def _label(name: str) -> Literal["negative", "positive"]:
-    """Pipelines name labels LABEL_0/LABEL_1 on a fresh head and NEGATIVE/POSITIVE on SST-2 checkpoints."""
+def _label(name: str) -> str:
+    """The article's binary checkpoints name labels LABEL_0/LABEL_1 on a fresh head and NEGATIVE/POSITIVE on SST-2."""
     lowered = name.lower()
-    index = LABELS.index(lowered) if lowered in LABELS else int(lowered.rsplit("_", 1)[-1])
-    return "positive" if index == 1 else "negative"
+    return lowered if lowered in BINARY_CLASSES else BINARY_CLASSES[int(lowered.rsplit("_", 1)[-1])]
 
 
 class ArticleStack(TorchStack):

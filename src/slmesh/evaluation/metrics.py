@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from slmesh.datasets_io import BINARY_CLASSES, SENTIMENT_CLASSES, sentiment_classes
 from slmesh.evaluation.measure import Measure
 from slmesh.evaluation.squad import best_over_truths
 from slmesh.skills.router import TRIM, RouterSkill
@@ -30,22 +31,57 @@ def _timed(run: Callable[[], dict[str, Any]], count: int) -> dict[str, Any]:
     return metrics
 
 
+def _binary_metrics(predicted: list[str], truth: list[str]) -> dict[str, Any]:
+    tp = sum(p == t == "positive" for p, t in zip(predicted, truth, strict=True))
+    precision = tp / max(predicted.count("positive"), 1)
+    recall = tp / max(truth.count("positive"), 1)
+    return {
+        "accuracy": round(100 * sum(p == t for p, t in zip(predicted, truth, strict=True)) / max(len(truth), 1), 2),
+        "f1_positive": round(200 * precision * recall / max(precision + recall, 1e-9), 2),
+    }
+
+
+def _three_class_metrics(predicted: list[str], truth: list[str]) -> dict[str, Any]:
+    """SemEval's measure first: the macro-average of the three classes' recall (a class absent from the file is 0)."""
+    recall, f1 = {}, {}
+    for name in SENTIMENT_CLASSES:
+        tp = sum(p == t == name for p, t in zip(predicted, truth, strict=True))
+        recall[name] = tp / max(truth.count(name), 1)
+        f1[name] = 2 * tp / max(truth.count(name) + predicted.count(name), 1)
+    return {
+        "macro_recall": round(100 * sum(recall.values()) / len(recall), 2),
+        "accuracy": round(100 * sum(p == t for p, t in zip(predicted, truth, strict=True)) / max(len(truth), 1), 2),
+        "macro_f1": round(100 * sum(f1.values()) / len(f1), 2),
+        **{f"recall_{name}": round(100 * value, 2) for name, value in recall.items()},
+    }
+
+
 def evaluate_sentiment(skill: SentimentSkill, rows: Sequence[dict[str, Any]], batch_size: int = 32) -> dict[str, Any]:
+    """Three-class files (string labels) by macro recall, accuracy and macro F1; binary files (0/1) by accuracy.
+
+    On binary data the answer is the larger of the two polar probabilities: neutral is never an answer there.
+    """
+    truth, binary = sentiment_classes(rows)
+
     def run() -> dict[str, Any]:
-        predictions: list[int] = []
-        for batch in _batched(rows, batch_size):
-            predictions += [int(r.label == "positive") for r in skill.predict([row["text"] for row in batch])]
-        labels = np.array([int(r["label"]) for r in rows])
-        predicted = np.array(predictions)
-        tp = int(((predicted == 1) & (labels == 1)).sum())
-        precision = tp / max(int((predicted == 1).sum()), 1)
-        recall = tp / max(int((labels == 1).sum()), 1)
-        return {
-            "accuracy": round(float((predicted == labels).mean()) * 100, 2),
-            "f1_positive": round(200 * precision * recall / max(precision + recall, 1e-9), 2),
-        }
+        results = [r for batch in _batched(rows, batch_size) for r in skill.predict([row["text"] for row in batch])]
+        if binary:
+            polar = [max(BINARY_CLASSES, key=lambda name: r.scores[name]) for r in results]
+            return _binary_metrics(polar, truth)
+        return _three_class_metrics([r.label for r in results], truth)
 
     return _timed(run, len(rows))
+
+
+def calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> dict[str, float]:
+    """NLL and expected calibration error (points; equal-width bins of the top probability) of class probabilities."""
+    confidence, predicted = probs.max(axis=-1), probs.argmax(axis=-1)
+    right = predicted == labels
+    bin_of = np.minimum((confidence * bins).astype(int), bins - 1)
+    members = [bin_of == b for b in np.unique(bin_of)]
+    gap = sum(abs(right[m].mean() - confidence[m].mean()) * m.mean() for m in members)
+    nll = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None)).mean()
+    return {"nll": round(float(nll), 4), "ece": round(100 * float(gap), 2)}
 
 
 def evaluate_qa(skill: QASkill, rows: Sequence[dict[str, Any]], batch_size: int = 16) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from slmesh.skills.router import RouterSkill
 from slmesh.skills.sentiment import SentimentSkill
 from slmesh.training import cards, export
 from slmesh.training.common import DEFAULT_BASE, RunConfig, load_rows, resolve_base_model
+from slmesh.training.sentiment import DESIGNS
 
 TORCH_REFERENCE = "torch fp32"
 BUILDERS: dict[str, Callable[[ModelBundle], Any]] = {
@@ -92,8 +93,10 @@ def _parity_sample(
     if skill == "sentiment":
         from slmesh.training import sentiment as sentiment_task
 
-        rows = dev["sst2_dev"][:400] + dev.get("imdb_heldout", [])[:100]
-        return sentiment_task.featurize(tokenizer, rows, inference["max_length"], inference["head_tokens"])
+        rows = dev["sst2_dev"][:400] + dev.get("imdb_heldout", [])[:100] + dev.get("tweets_dev", [])[:400]
+        return sentiment_task.featurize(
+            tokenizer, rows, inference["max_length"], inference["head_tokens"], inference.get("normalize", "none")
+        )
     if skill == "qa":
         from slmesh.training import qa as qa_task
 
@@ -131,31 +134,61 @@ def _train_timed(fn: Callable[[], tuple[Any, Any, dict[str, Any]]]) -> tuple[Any
 def sentiment(args: argparse.Namespace) -> None:
     from slmesh.training import sentiment as task
 
-    data = task.default_data(args.data_dir, args.imdb, args.imdb_dev, args.seed, args.imdb_train)
+    data = task.default_data(
+        args.data_dir, args.imdb, args.imdb_dev, args.seed, args.imdb_train, args.sst2_train, args.tweets
+    )
     if args.train_data:
         data["train"] = [row for spec in args.train_data for row in load_rows(spec)]
     if args.limit:
         data["train"] = data["train"][: args.limit]
+    # A binary export's head is widened to three classes; its card says which kind of head it has.
+    folder = args.init_onnx.parent if args.init_onnx else None
+    export_labels = read_card(folder)["inference"]["labels"] if folder and (folder / CARD_FILE).is_file() else None
+    calibration_rows = data["tweets_dev"] or data["dev"]
     cfg = _config(args)
     model, tokenizer, info = _train_timed(
-        lambda: task.train(cfg, data["train"], data["dev"], args.max_length, args.head)
+        lambda: task.train(
+            cfg,
+            data["train"],
+            calibration_rows,
+            args.design,
+            args.vector_scaling,
+            export_labels,
+            args.max_length,
+            args.head,
+        )
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(args.out / "tokenizer.json"))
     dev_sets = {"sst2_dev": data["dev"]}
     if data["imdb_dev"]:
         dev_sets["imdb_heldout"] = data["imdb_dev"]
-    inference = {"max_length": args.max_length, "head_tokens": args.head}
-    sample = _parity_sample("sentiment", tokenizer, inference, dev_sets, args.seed)
+    if data["tweets_dev"]:
+        dev_sets["tweets_dev"] = data["tweets_dev"]
+    sample = _parity_sample("sentiment", tokenizer, info["inference"], dev_sets, args.seed)
     _export("sentiment", model, sample, ["logits"], args.out)
+    sst2_subset = f" ({args.sst2_train} drawn with seed {args.seed})" if args.sst2_train else ""
     imdb_subset = f"; the first {args.imdb_train} of the rest, seed {args.seed}" if args.imdb_train else ""
-    files = args.train_data or ["sentiment/sst2/train.jsonl.gz"] + (
-        [f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out{imdb_subset})"] if args.imdb else []
+    files = args.train_data or (
+        ([task.TWEETS_TRAIN] if args.tweets else [])
+        + [f"sentiment/sst2/train.jsonl.gz{sst2_subset}"]
+        + ([f"sentiment/imdb/train.jsonl.gz (minus {args.imdb_dev} held out{imdb_subset})"] if args.imdb else [])
     )
-    card = _card("sentiment", args, info, files, "Binary sentiment (negative/positive), temperature-calibrated score.")
+    card = _card(
+        "sentiment", args, info, files, "Three-class sentiment (negative/neutral/positive), calibrated probabilities."
+    )
     card["data"]["imdb_heldout"] = args.imdb_dev if args.imdb else 0
+    card["data"]["tweets_dev"] = task.TWEETS_DEV if data["tweets_dev"] else ""
+    card["data"]["calibrated_on"] = "tweets_dev" if data["tweets_dev"] else "sst2_dev"
     card["parity"] = _parity("sentiment", export.torch_reference(model), args.out, sample)
     _measure(args.out, "sentiment", card, dev_sets, args.threads)
+    int8 = SentimentSkill.from_bundle(load_bundle(args.out, "sentiment", args.threads, verify=False))
+    card["calibration"] = {
+        "fitted_on": f"{card['data']['calibrated_on']}, torch fp32 logits",
+        "method": "temperature + class bias" if args.vector_scaling else "temperature",
+        "int8": task.calibration_report(int8, dev_sets, card["data"]["calibrated_on"], args.vector_scaling),
+    }
+    cards.write_card(args.out, card)
 
 
 def _starts_without_wiki_dev(init_onnx: Path | None) -> bool:
@@ -275,7 +308,7 @@ def router_prompts(args: argparse.Namespace) -> None:
 
 
 SELECTION: dict[str, list[tuple[str, str]]] = {
-    "sentiment": [("sst2_dev", "accuracy"), ("imdb_heldout", "accuracy")],
+    "sentiment": [("sst2_dev", "accuracy"), ("imdb_heldout", "accuracy"), ("tweets_dev", "macro_recall")],
     "qa": [
         ("qed_nq_dev", "f1"),
         ("subjqa_dev", "f1"),
@@ -385,7 +418,7 @@ def rebuild_fp32(args: argparse.Namespace) -> None:
     Its decisions differ from the int8 file's only by activation quantisation, so `requantize` can then re-quantise
     the model with the current settings and the card can show fp32 metrics and parity again.
     """
-    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+    from transformers import AutoModelForQuestionAnswering
 
     from slmesh.training.common import start_from_onnx
 
@@ -394,10 +427,9 @@ def rebuild_fp32(args: argparse.Namespace) -> None:
     card = read_card(args.model_dir)
     base = resolve_base_model(args.base_model)
     if args.skill == "sentiment":
-        labels = card["inference"]["labels"]
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base, num_labels=len(labels), id2label=dict(enumerate(labels))
-        )
+        from slmesh.training import sentiment as task
+
+        model = task.build_model(base, card["training"].get("design"), card["inference"]["labels"])
         outputs = ["logits"]
     else:
         model = AutoModelForQuestionAnswering.from_pretrained(base)
@@ -503,6 +535,20 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--imdb-dev", type=int, default=1000)
             p.add_argument(
                 "--imdb-train", type=_count, default=0, help="train on only N IMDB reviews (0: all but the held-out)"
+            )
+            p.add_argument("--sst2-train", type=_count, default=0, help="train on only N SST-2 sentences (0: all)")
+            p.add_argument("--tweets", action=argparse.BooleanOptionalAction, default=True, help="three-class tweets")
+            p.add_argument(
+                "--design",
+                choices=sorted(DESIGNS),
+                default="gated",
+                help="loss design for the binary rows (slmesh.training.sentiment.DESIGNS)",
+            )
+            p.add_argument(
+                "--vector-scaling",
+                action=argparse.BooleanOptionalAction,
+                default=False,
+                help="calibrate with a bias per class besides the temperature",
             )
         if name == "qa":
             p.add_argument("--max-length", type=int, default=384)

@@ -60,6 +60,22 @@ def _table(metrics: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def _calibration_table(calibration: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Fitted on {calibration['fitted_on']} ({calibration['method']}); NLL and expected calibration error (ECE,"
+        " points, 10 bins) of the int8 model as served. `cross_fitted`: refitted on half of that set and scored on"
+        " the other half. Binary sets: the two poles' probabilities, renormalised.",
+        "",
+        "| data set | scores | NLL | ECE |",
+        "|---|---|---|---|",
+    ]
+    for name, measured in calibration["int8"].items():
+        for kind, values in measured.items():
+            if kind != "examples":
+                lines.append(f"| {name} ({measured['examples']}) | {kind} | {values['nll']} | {values['ece']} |")
+    return lines
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     training = card.get("training", {})
     files = card.get("files", {}).get(MODEL_FILE, {})
@@ -77,6 +93,7 @@ def render_markdown(card: dict[str, Any]) -> str:
             else []
         ),
         f"- Seed {training.get('seed')}, {training.get('steps')} steps, device {training.get('device')}",
+        *([f"- Loss design: `{training['design']}`"] if "design" in training else []),
         f"- int8 file: {files.get('bytes', 0) / 1e6:.1f} MB, sha256 `{files.get('sha256', '')}`",
         f"- fp32 file: {card['fp32_bytes'] / 1e6:.1f} MB" if "fp32_bytes" in card else "- fp32 file: not kept",
         f"- Quantisation: {json.dumps(card['quantization']) if 'quantization' in card else 'not recorded'}",
@@ -87,6 +104,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         *_table(card.get("metrics", {})),
         "",
+        *(["## Calibration", "", *_calibration_table(card["calibration"]), ""] if "calibration" in card else []),
         *(["## Notes", "", *(f"- {note}" for note in card["notes"]), ""] if card.get("notes") else []),
         "## Inference settings",
         "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,14 +65,20 @@ class RunConfig:
     init_onnx: Path | None = None
 
 
-def start_from_onnx(model: Any, path: Path) -> None:
+StateDict = dict[str, Any]
+
+
+def start_from_onnx(model: Any, path: Path, adapt: Callable[[StateDict], StateDict] | None = None) -> None:
     """Replaces every parameter with the one stored in an exported model (int8 is dequantised).
 
-    The model is first cut to the export's depth, so an export trained with `--layers N` loads too.
+    The model is first cut to the export's depth, so an export trained with `--layers N` loads too. `adapt` may
+    rewrite the stored tensors first (a head of another shape).
     """
     from slmesh.research.onnx_weights import state_dict_from_onnx
 
     stored = state_dict_from_onnx(path)
+    if adapt:
+        stored = adapt(stored)
     depth = {m.group(1) for name in stored if (m := re.search(r"\.layer\.(\d+)\.", name))}
     keep_layers(model.base_model, len(depth))
     params = dict(model.named_parameters())
@@ -85,10 +91,10 @@ def start_from_onnx(model: Any, path: Path) -> None:
             param.copy_(torch.from_numpy(stored[name]))
 
 
-def starting_point(model: Any, cfg: RunConfig) -> None:
+def starting_point(model: Any, cfg: RunConfig, adapt: Callable[[StateDict], StateDict] | None = None) -> None:
     """The base model's weights, or those of the export the run continues, cut to `cfg.layers`."""
     if cfg.init_onnx:
-        start_from_onnx(model, cfg.init_onnx)
+        start_from_onnx(model, cfg.init_onnx, adapt)
     keep_layers(model.base_model, cfg.layers)
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from slmesh.datasets_io import iter_jsonl, read_records
+from slmesh.datasets_io import BINARY_CLASSES, iter_jsonl, read_records
 from slmesh.skills.registry import registry
 from slmesh.training.router_wording import (
     AFTER_JOINERS,
@@ -86,8 +86,8 @@ INFO_INTENTS = frozenset(
 PASSAGE_FILES = ("squadshifts_new_wiki", "squadshifts_amazon", "squadshifts_reddit")
 REVIEW_FILES = ("subjqa", "squadshifts_amazon")
 OPINION_CONFIDENCE = 0.955
-"""Calibrated sentiment score a review sentence needs to count as an opinion: neutral ones ("I bought it in May")
-score lower."""
+"""Calibrated probability of a pole a review sentence needs to count as an opinion: neutral ones ("I bought it in
+May") score lower with the binary model and are labelled neutral by a three-class one."""
 REVIEW_SHARE = 0.4
 TASK_ORDER = registry.names()
 QUESTION_START = re.compile(
@@ -206,7 +206,8 @@ def _confident_opinions(sentences: list[str], model_dir: Path) -> list[str]:
     from slmesh.skills.sentiment import SentimentSkill
 
     skill = SentimentSkill.from_bundle(load_bundle(model_dir, "sentiment", verify=False))
-    return [s for s in sentences if skill.predict([s])[0].score >= OPINION_CONFIDENCE]
+    results = ((s, skill.predict([s])[0]) for s in sentences)
+    return [s for s, r in results if r.label in BINARY_CLASSES and r.score >= OPINION_CONFIDENCE]
 
 
 def _render(before: str, subject: str, after: str, rng: random.Random) -> tuple[str, int, int]:
