@@ -222,6 +222,9 @@ def settings(root: Path, gateway: str, base_image: str, mock_config: Path) -> di
         "SLMESH_LAMBDA_ENVIRONMENTS": str(ENVIRONMENTS),
         # AWS's pollers long-poll without pause; LocalStack's back off up to 10 s on an empty queue.
         "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_EMPTY_POLL_SEC": "0.2",
+        # After a batch with failed items they back off up to 60 s; AWS receives the returned messages again as soon
+        # as their visibility timeout ends.
+        "LAMBDA_EVENT_SOURCE_MAPPING_MAX_BACKOFF_ON_ERROR_SEC": "1",
     }
 
 

@@ -393,7 +393,7 @@ def _concurrency_table(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def _event_path_table(results: dict[str, Any]) -> list[str]:
+def event_path_table(results: dict[str, Any]) -> list[str]:
     system = results["systems"].get(EVENT_PATH, {})
     found = system.get("event_path")
     if not system.get("available") or not found:
@@ -446,7 +446,7 @@ def markdown(results: dict[str, Any]) -> str:
         _memory_table(results),
         _length_table(results),
         _concurrency_table(results),
-        _event_path_table(results),
+        event_path_table(results),
         _notes(results),
     ]
     return "\n\n".join("\n".join(s) for s in sections if s) + "\n"

@@ -20,6 +20,8 @@ from slmesh.bench.cloud_stack import Deployed, deploy_stack
 from slmesh.bench.engine import Engine
 from slmesh.bench.event_path import Completions
 from slmesh.bench.localstack import LocalStack, LocalStackUnavailableError, localstack
+from slmesh.pipeline import Pipeline
+from slmesh.schemas import AnalyzeRequest, AnalyzeResponse
 
 _running: list[LocalStack] = []
 
@@ -62,6 +64,33 @@ def mock_config(localstack_instance: LocalStack, tmp_path_factory: pytest.TempPa
         path.write_text(json.dumps(config))
 
     return write
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+@pytest.fixture(scope="session")
+def same_answers(pipeline: Pipeline) -> Callable[[Any, dict[str, Any]], AnalyzeResponse]:
+    """Checks a deployed answer against the embedded pipeline's for the same request: the deployment must not
+    change which skills run nor what they answer (scores to 1e-3: the images' onnxruntime build may differ)."""
+
+    def check(answer: Any, request: dict[str, Any]) -> AnalyzeResponse:
+        response = AnalyzeResponse.model_validate(answer)
+        embedded = pipeline.analyze(AnalyzeRequest.model_validate(request))
+        assert response.skills == embedded.skills
+        assert response.router.subject == embedded.router.subject
+        assert set(response.outcomes) == set(embedded.outcomes)
+        for skill, outcome in response.outcomes.items():
+            assert outcome.status == "ok", outcome
+            assert outcome.result is not None and embedded.outcomes[skill].result is not None
+            ours, theirs = _flat(outcome.result.model_dump()), _flat(embedded.outcomes[skill].result.model_dump())
+            assert ours == pytest.approx(theirs, abs=1e-3), skill
+        return response
+
+    return check
 
 
 @pytest.hookimpl(wrapper=True)

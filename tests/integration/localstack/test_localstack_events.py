@@ -8,17 +8,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from slmesh.bench import event_path
+from slmesh.bench import event_path, report
 from slmesh.bench.cloud_stack import Deployed
 from slmesh.bench.event_path import Completions
 from slmesh.cloud.producer import request_analysis
 from slmesh.demo import REFERENCE_PROMPTS, TRAIN_SERVICE_CONTEXT
-from slmesh.pipeline import Pipeline
 from slmesh.schemas import AnalyzeRequest, AnalyzeResponse
 
 pytestmark = pytest.mark.integration
@@ -37,61 +36,6 @@ def _completed(completions: Completions, job_id: str) -> event_path.Completion:
     assert done, f"no AnalysisCompleted for {job_id} within {JOB_TIMEOUT_S:.0f} s"
     assert len(done) == 1, done
     return done[0]
-
-
-def _check_answers(result: Any, request: dict[str, Any], pipeline: Pipeline) -> AnalyzeResponse:
-    response = AnalyzeResponse.model_validate(result)
-    embedded = pipeline.analyze(AnalyzeRequest.model_validate(request))
-    assert response.skills == embedded.skills
-    for skill, outcome in response.outcomes.items():
-        assert outcome.status == "ok", outcome
-        assert outcome.result is not None and embedded.outcomes[skill].result is not None
-        assert outcome.result.model_dump() == pytest.approx(embedded.outcomes[skill].result.model_dump(), abs=1e-3)
-    return response
-
-
-def test_a_job_posted_over_http_completes(deployed: Deployed, completions: Completions, pipeline: Pipeline) -> None:
-    request = {"prompt": REFERENCE_PROMPTS[0], "context": TRAIN_SERVICE_CONTEXT}
-
-    queued = deployed.submit(request)
-
-    assert queued.status == 202 and queued.body["status"] == "QUEUED", queued.body
-    job_id = queued.body["job_id"]
-    announced = _completed(completions, job_id)
-    assert announced.status == "SUCCEEDED", announced.detail
-    _check_answers(announced.detail["response"], request, pipeline)
-    polled = deployed.job(job_id)
-    assert polled.status == 200 and polled.body["status"] == "SUCCEEDED", polled.body
-    assert _check_answers(polled.body["result"], request, pipeline).request_id == job_id
-    record = deployed.ls.client("dynamodb").get_item(
-        TableName=deployed.stack.outputs["JobsTableName"], Key={"job_id": {"S": job_id}}, ConsistentRead=True
-    )["Item"]
-    assert record["status"]["S"] == "SUCCEEDED"
-    assert record["execution_arn"]["S"].startswith(
-        deployed.stack.outputs["JobsStateMachineArn"].replace(":stateMachine:", ":execution:")
-    )
-
-
-def test_an_event_put_on_the_bus_by_another_producer_completes(
-    deployed: Deployed, completions: Completions, pipeline: Pipeline
-) -> None:
-    job_id = f"producer-{uuid.uuid4()}"
-    request = {"prompt": QA_PROMPT, "context": TRAIN_SERVICE_CONTEXT}
-
-    request_analysis(
-        deployed.ls.client("events"), deployed.stack.outputs["EventBusName"], job_id, AnalyzeRequest(**request)
-    )
-
-    announced = _completed(completions, job_id)
-    assert announced.status == "SUCCEEDED", announced.detail
-    assert _check_answers(announced.detail["response"], request, pipeline).skills == ["qa"]
-    assert deployed.job(job_id).body["status"] == "SUCCEEDED"
-
-
-def test_an_unknown_job_is_not_found(deployed: Deployed) -> None:
-    answer = deployed.job(f"missing-{uuid.uuid4()}")
-
-    assert answer.status == 404, answer.body
 
 
 @pytest.fixture
@@ -125,6 +69,8 @@ def _arn(sqs: Any, url: str) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
+# Runs before any job: once jobs have run, LocalStack's SQS poller may stop redelivering a failed message (cause not
+# found; docs/serverless.md). On AWS the order does not matter.
 def test_a_poison_message_lands_in_the_dlq_and_can_be_redriven(
     deployed: Deployed, quick_redelivery: tuple[str, str]
 ) -> None:
@@ -136,12 +82,11 @@ def test_a_poison_message_lands_in_the_dlq_and_can_be_redriven(
 
     dead = _dead_letters(sqs, dlq, poison)
     assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= MAX_RECEIVE_COUNT
-    task = sqs.start_message_move_task(SourceArn=_arn(sqs, dlq), DestinationArn=_arn(sqs, queue))["TaskHandle"]
+    sqs.start_message_move_task(SourceArn=_arn(sqs, dlq), DestinationArn=_arn(sqs, queue))
     deadline = time.monotonic() + 60
     while True:
-        [moved] = [
-            t for t in sqs.list_message_move_tasks(SourceArn=_arn(sqs, dlq))["Results"] if t["TaskHandle"] == task
-        ]
+        # The newest task comes first; only a running task has a TaskHandle.
+        moved = sqs.list_message_move_tasks(SourceArn=_arn(sqs, dlq), MaxResults=1)["Results"][0]
         if moved["Status"] != "RUNNING" or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -149,6 +94,52 @@ def test_a_poison_message_lands_in_the_dlq_and_can_be_redriven(
     assert moved["ApproximateNumberOfMessagesMoved"] == 1
     # Redriven, it is received again by the skill function and fails again: back in the DLQ after three receives.
     assert int(_dead_letters(sqs, dlq, poison)["Attributes"]["ApproximateReceiveCount"]) >= MAX_RECEIVE_COUNT
+
+
+def test_a_job_posted_over_http_completes(
+    deployed: Deployed, completions: Completions, same_answers: Callable[[Any, dict[str, Any]], AnalyzeResponse]
+) -> None:
+    request = {"prompt": REFERENCE_PROMPTS[0], "context": TRAIN_SERVICE_CONTEXT}
+
+    queued = deployed.submit(request)
+
+    assert queued.status == 202 and queued.body["status"] == "QUEUED", queued.body
+    job_id = queued.body["job_id"]
+    announced = _completed(completions, job_id)
+    assert announced.status == "SUCCEEDED", announced.detail
+    same_answers(announced.detail["response"], request)
+    polled = deployed.job(job_id)
+    assert polled.status == 200 and polled.body["status"] == "SUCCEEDED", polled.body
+    assert same_answers(polled.body["result"], request).request_id == job_id
+    record = deployed.ls.client("dynamodb").get_item(
+        TableName=deployed.stack.outputs["JobsTableName"], Key={"job_id": {"S": job_id}}, ConsistentRead=True
+    )["Item"]
+    assert record["status"]["S"] == "SUCCEEDED"
+    assert record["execution_arn"]["S"].startswith(
+        deployed.stack.outputs["JobsStateMachineArn"].replace(":stateMachine:", ":execution:")
+    )
+
+
+def test_an_event_put_on_the_bus_by_another_producer_completes(
+    deployed: Deployed, completions: Completions, same_answers: Callable[[Any, dict[str, Any]], AnalyzeResponse]
+) -> None:
+    job_id = f"producer-{uuid.uuid4()}"
+    request = {"prompt": QA_PROMPT, "context": TRAIN_SERVICE_CONTEXT}
+
+    request_analysis(
+        deployed.ls.client("events"), deployed.stack.outputs["EventBusName"], job_id, AnalyzeRequest(**request)
+    )
+
+    announced = _completed(completions, job_id)
+    assert announced.status == "SUCCEEDED", announced.detail
+    assert same_answers(announced.detail["response"], request).skills == ["qa"]
+    assert deployed.job(job_id).body["status"] == "SUCCEEDED"
+
+
+def test_an_unknown_job_is_not_found(deployed: Deployed) -> None:
+    answer = deployed.job(f"missing-{uuid.uuid4()}")
+
+    assert answer.status == 404, answer.body
 
 
 def test_the_redrive_policy_is_the_templates(deployed: Deployed) -> None:
@@ -184,3 +175,6 @@ def test_the_bench_measures_both_paths(deployed: Deployed) -> None:
     assert measured["latency"]["all_prompts"]["total"]["n"] == 3 * len(REFERENCE_PROMPTS)
     assert measured["event_path"]["submit_to_completed_ms"]["n"] == 3
     assert measured["event_path"]["burst"]["completed"] == 6
+    section = "\n".join(report.event_path_table({"systems": {"5": {"available": True, **measured}}}))
+    assert "burst of 6 (6 completed, 0 duplicated)" in section
+    assert report.fmt(measured["event_path"]["submit_to_completed_ms"]["p50"], " ms") in section
