@@ -9,7 +9,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 STAGE := $(BIN)/python infra/local/stage.py
 
 .PHONY: install install-dev install-training run serve test lint typecheck unit contract integration train bench clean \
-	lock contexts images sam-build sam-local
+	lock localstack-lock contexts images sam-build sam-local
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,13 @@ lock: install-dev
 	$(STAGE) requirements > build/requirements.in
 	$(BIN)/uv pip compile build/requirements.in --quiet --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
 		--generate-hashes --custom-compile-command "make lock" -o functions/requirements.lock
+
+# infra/local/localstack/requirements.txt: LocalStack's runtime for the integration tier, pinned with hashes for its
+# Python 3.13 (plugin versions released after the runtime's own break it: hence the date).
+localstack-lock: install-dev
+	$(BIN)/uv pip compile infra/local/localstack/requirements.in --quiet --python-version 3.13 \
+		--exclude-newer 2026-03-24 --generate-hashes --custom-compile-command "make localstack-lock" \
+		-o infra/local/localstack/requirements.txt
 
 # build/contexts/<skill>: each image's build context, holding only what its image copies (template.yaml reads them).
 contexts: install-dev

@@ -1,4 +1,9 @@
-"""Fixtures shared by every tier: the configured models, one pipeline per session, the Lambda answers' checks."""
+"""Fixtures shared by every tier: the configured models, one pipeline per session, the Lambda answers' checks, and
+the container engine with the function images (one per session: the container and LocalStack tiers share it).
+
+`container_engine` is the user's Docker (DOCKER_HOST) or our own dockerd in a network namespace of this test run
+(slmesh.bench.engine), stopped and removed at the end of the session.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from slmesh.bench import cloud_stack, images
+from slmesh.bench.engine import Engine, EngineUnavailableError, engine
 from slmesh.cloud.events import DirectSkillResult, RoutedRequest
 from slmesh.config import settings_from_env
 from slmesh.pipeline import Pipeline
@@ -212,3 +219,31 @@ def event() -> Any:
         return json.loads((EVENTS_DIR / name).read_text())
 
     return load
+
+
+@pytest.fixture(scope="session")
+def container_engine() -> Iterator[Engine]:
+    try:
+        with engine() as started:
+            yield started
+    except EngineUnavailableError as exc:
+        pytest.skip(f"no container engine: {exc}")
+
+
+@pytest.fixture(scope="session")
+def lambda_base(container_engine: Engine) -> str:
+    try:
+        return images.lambda_base(container_engine)
+    except EngineUnavailableError as exc:
+        pytest.skip(f"no Lambda base image: {exc}")
+
+
+@pytest.fixture(scope="session")
+def built(container_engine: Engine, lambda_base: str) -> dict[str, images.Built]:
+    """Every model function's image, from a freshly staged context (the locked wheels, in our own engine)."""
+    return cloud_stack.build_images(container_engine)
+
+
+@pytest.fixture(scope="session")
+def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return images.stage_layer(tmp_path_factory.mktemp("layer"))

@@ -1,8 +1,6 @@
-"""The container tier's engine and images, once per session.
-
-`container_engine` is the user's Docker (DOCKER_HOST) or our own dockerd in a network namespace of this test run
-(slmesh.bench.engine), stopped and removed at the end. Ports are published on 127.0.0.1 inside that namespace and
-reached from a thread that entered it (`Engine.call`); servers the containers call run there too.
+"""The container tier's servers and containers (the engine and the images are tests/conftest.py's, shared with the
+LocalStack tier). Ports are published on 127.0.0.1 inside the engine's namespace and reached from a thread that
+entered it (`Engine.call`); servers the containers call run there too.
 """
 
 from __future__ import annotations
@@ -19,42 +17,9 @@ from typing import Any
 import pytest
 
 from slmesh.bench import images
-from slmesh.bench.engine import Engine, EngineUnavailableError, engine, stop_process
+from slmesh.bench.engine import Engine, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def container_engine() -> Iterator[Engine]:
-    try:
-        with engine() as started:
-            yield started
-    except EngineUnavailableError as exc:
-        pytest.skip(f"no container engine: {exc}")
-
-
-@pytest.fixture(scope="session")
-def lambda_base(container_engine: Engine) -> str:
-    try:
-        return images.lambda_base(container_engine)
-    except EngineUnavailableError as exc:
-        pytest.skip(f"no Lambda base image: {exc}")
-
-
-@pytest.fixture(scope="session")
-def built(container_engine: Engine, lambda_base: str) -> dict[str, images.Built]:
-    """Every model function's image, from a freshly staged context (the locked wheels, in our own engine)."""
-    wheels = images.wheelhouse() if container_engine.own else None
-    result = {}
-    for skill in images.model_functions():
-        images.stage(skill, wheels)
-        result[skill] = images.build(container_engine, skill)
-    return result
-
-
-@pytest.fixture(scope="session")
-def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return images.stage_layer(tmp_path_factory.mktemp("layer"))
 
 
 def _listening(host: str, port: int) -> bool:

@@ -201,7 +201,9 @@ def test_api_requires_a_key_on_every_method_and_calls_services_directly(
     assert all(method["security"] == [{"api_key": []}] for method in methods)
     resources = template["Resources"]
     plan = resources["ApiUsagePlan"]["Properties"]
-    assert plan["ApiStages"] == [{"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "Api.Stage"}}]
+    # The stage by name, after SAM's generated stage (LocalStack rejects `!Ref Api.Stage`).
+    assert plan["ApiStages"] == [{"ApiId": {"Ref": "Api"}, "Stage": {"Ref": "StageName"}}]
+    assert resources["ApiUsagePlan"]["DependsOn"] == "ApiStage"
     assert plan["Quota"]["Limit"] == {"Ref": "ApiQuotaPerDay"} and plan["Throttle"]["RateLimit"] > 0
     assert resources["ApiUsagePlanKey"]["Properties"]["KeyId"] == {"Ref": "ApiKey"}
     uris = {

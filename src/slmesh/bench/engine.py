@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -176,6 +177,12 @@ class Engine:
     def free_port(self) -> int:
         return self.call(_free_port)
 
+    def relay(self, port: int) -> Relay:
+        """127.0.0.1:<new port> on this host, relayed to `port` on the namespace's loopback."""
+        if self.netns is None:
+            raise EngineUnavailableError("the user's engine has no namespace to relay into")
+        return Relay(self, port)
+
     def bridge_gateway(self) -> str:
         """The address containers on the default bridge reach the namespace at (inside it only)."""
         config = json.loads(self.docker("network", "inspect", "bridge"))[0]["IPAM"]["Config"][0]
@@ -188,6 +195,63 @@ class Engine:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
+
+
+class Relay:
+    """A TCP relay from the host's loopback into the engine's namespace, for clients that cannot enter it.
+
+    Each accepted connection gets a socket opened from inside the namespace (a socket keeps the namespace it was
+    made in), then two threads copy bytes both ways until either side closes.
+    """
+
+    def __init__(self, eng: Engine, target_port: int) -> None:
+        self._eng, self._target = eng, target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._open: set[socket.socket] = set()
+        self._guard = threading.Lock()
+        threading.Thread(target=self._accept, name=f"relay-{target_port}", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = self._eng.call(socket.create_connection, ("127.0.0.1", self._target), 10.0)
+            except OSError:
+                client.close()
+                continue
+            # The connect timeout must not become a read timeout: a Lambda cold start can keep a response waiting.
+            upstream.settimeout(None)
+            with self._guard:
+                self._open.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        with suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+        with self._guard:
+            done = source in self._open and sink not in self._open
+            self._open.discard(source)
+        if done:
+            source.close()
+            sink.close()
+
+    def close(self) -> None:
+        self._listener.close()
+        with self._guard:
+            left, self._open = list(self._open), set()
+        for sock in left:
+            with suppress(OSError):
+                sock.close()
 
 
 def stop_process(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:

@@ -16,7 +16,6 @@ import importlib.metadata
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -281,15 +280,10 @@ def function_env(name: str, **extra: str) -> dict[str, str]:
 
 def stage_layer(dest: Path) -> Path:
     """The slmesh layer as `sam build` makes it (layers/slmesh/Makefile), for mounting at /opt."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    subprocess.run(
-        ["make", "-s", "-f", "layers/slmesh/Makefile", "build-SlmeshLayer", f"ARTIFACTS_DIR={dest}",
-         f"PYTHON={sys.executable}"],
-        cwd=REPOSITORY, check=True, capture_output=True, timeout=900,
-    )  # fmt: skip
-    return dest
+    from slmesh.bench import deployment
+
+    layer = deployment.load_template()["Resources"]["SlmeshLayer"]
+    return deployment.build_with_makefile("SlmeshLayer", layer, layer["Properties"]["ContentUri"], dest)
 
 
 @contextmanager
