@@ -6,8 +6,9 @@ event source mappings -> SendTaskSuccess -> aggregate -> the jobs table -> Analy
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ pytestmark = pytest.mark.integration
 JOB_TIMEOUT_S = 120.0
 BURST_JOBS = 200
 BURST_TIMEOUT_S = 420.0
+# The poison test's visibility timeout: the template's 180 s would make three receives take nine minutes.
+POISON_VISIBILITY_S = 1
 MAX_RECEIVE_COUNT = 3
 QA_PROMPT = "When will the next train to Harbour Park arrive?"
 
@@ -35,8 +38,66 @@ def _completed(completions: Completions, job_id: str) -> event_path.Completion:
     return done[0]
 
 
+@pytest.fixture
+def quick_redelivery(deployed: Deployed) -> Iterator[tuple[str, str]]:
+    """The sentiment queue and its DLQ, with the queue's visibility timeout shortened for the test."""
+    sqs = deployed.ls.client("sqs")
+    queue, dlq = deployed.physical("SentimentQueue"), deployed.physical("SentimentDeadLetterQueue")
+    before = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    (mapping,) = deployed.ls.client("lambda").list_event_source_mappings(EventSourceArn=_arn(sqs, queue))[
+        "EventSourceMappings"
+    ]
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": str(POISON_VISIBILITY_S)})
+    # A receive takes the queue's timeout when it starts: a long poll of the event source mapping already waiting
+    # would hide the poison for the old 180 s. Every poll that starts after this one window takes the new timeout.
+    time.sleep(mapping["MaximumBatchingWindowInSeconds"] + 1)
+    try:
+        yield queue, dlq
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes=before)
+        sqs.purge_queue(QueueUrl=dlq)
+
+
+def _dead_letters(sqs: Any, dlq: str, body: str, timeout_s: float = 60) -> dict[str, Any]:
+    """Waits for `body` in the DLQ, reads it and makes it visible again at once."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for message in sqs.receive_message(
+            QueueUrl=dlq, WaitTimeSeconds=1, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+        ).get("Messages", []):
+            sqs.change_message_visibility(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+            if message["Body"] == body:
+                return dict(message)
+    raise AssertionError(f"{body!r} did not reach the DLQ within {timeout_s:.0f} s")
+
+
 def _arn(sqs: Any, url: str) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def test_a_poison_message_lands_in_the_dlq_and_can_be_redriven(
+    deployed: Deployed, quick_redelivery: tuple[str, str]
+) -> None:
+    sqs = deployed.ls.client("sqs")
+    queue, dlq = quick_redelivery
+    poison = f"not a task {uuid.uuid4()}"
+
+    sqs.send_message(QueueUrl=queue, MessageBody=poison)
+
+    dead = _dead_letters(sqs, dlq, poison)
+    assert int(dead["Attributes"]["ApproximateReceiveCount"]) >= MAX_RECEIVE_COUNT
+    sqs.start_message_move_task(SourceArn=_arn(sqs, dlq), DestinationArn=_arn(sqs, queue))
+    deadline = time.monotonic() + 60
+    while True:
+        # The newest task comes first; only a running task has a TaskHandle.
+        moved = sqs.list_message_move_tasks(SourceArn=_arn(sqs, dlq), MaxResults=1)["Results"][0]
+        if moved["Status"] != "RUNNING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert moved["Status"] == "COMPLETED", moved
+    assert moved["ApproximateNumberOfMessagesMoved"] == 1
+    # Redriven, it is received again by the skill function and fails again: back in the DLQ after three receives.
+    assert int(_dead_letters(sqs, dlq, poison)["Attributes"]["ApproximateReceiveCount"]) >= MAX_RECEIVE_COUNT
 
 
 def test_a_job_posted_over_http_completes(
