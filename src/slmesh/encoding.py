@@ -11,15 +11,20 @@ if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
 
 
+def head_tail_positions(length: int, max_length: int, head: int) -> list[int]:
+    """Which positions of a `length`-token sequence `head_tail` keeps, in order."""
+    if length <= max_length:
+        return list(range(length))
+    head = min(head, max_length - 1)
+    return [*range(head), *range(length - (max_length - head), length)]
+
+
 def head_tail(ids: list[int], max_length: int, head: int) -> list[int]:
     """Keeps the first `head` and the last tokens of a long sequence; [CLS] and [SEP] survive.
 
     Long reviews put their verdict at the end as often as at the start, so both ends carry signal.
     """
-    if len(ids) <= max_length:
-        return ids
-    head = min(head, max_length - 1)
-    return ids[:head] + ids[len(ids) - (max_length - head) :]
+    return [ids[p] for p in head_tail_positions(len(ids), max_length, head)]
 
 
 def windows(ids: list[int], max_length: int) -> list[list[int]]:

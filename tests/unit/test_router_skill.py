@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
+from slmesh.encoding import head_tail_positions
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelBundle
 from slmesh.skills.router import RouterSkill, subject_span
@@ -32,6 +33,43 @@ def test_untagged_prompt_falls_back_to_the_whole_prompt(pipeline: Pipeline) -> N
     prompt = "“Is the train late?”"
     encoding = tokenizer.encode(prompt)
     assert subject_span(prompt, encoding, np.zeros(len(encoding.ids))) == "Is the train late?"
+
+
+LONG_COMPLAINT = " ".join(["The train was late again and nobody on the platform told us anything about it."] * 30)
+
+
+def _tagged(encoding: Encoding, positions: list[int], start: int, end: int) -> np.ndarray:
+    """Subject probabilities that tag the seen tokens inside prompt[start:end]."""
+    return np.array(
+        [1.0 if encoding.sequence_ids[p] == 0 and start <= encoding.offsets[p][0] < end else 0.0 for p in positions]
+    )
+
+
+def test_a_subject_running_into_the_unseen_middle_runs_across_it(pipeline: Pipeline) -> None:
+    # Given a long text with the request at its end, of which the router sees the head and the tail
+    tokenizer: Tokenizer = pipeline.skills.router._bundle.tokenizer
+    prompt = f"{LONG_COMPLAINT} What is the sentiment of this?"
+    encoding = tokenizer.encode(prompt)
+    positions = head_tail_positions(len(encoding.ids), 128, 64)
+    assert len(positions) == 128 < len(encoding.ids)
+    # When the text is tagged in the head and in the tail up to the request
+    probs = _tagged(encoding, positions, 0, len(LONG_COMPLAINT))
+    # Then the subject is the whole text, middle included
+    assert subject_span(prompt, encoding, probs, positions) == LONG_COMPLAINT
+    # And a subject tagged only up to the end of the head runs on to where the tail starts
+    head_only = probs * (np.arange(len(positions)) < 64)
+    tail_start = encoding.offsets[positions[64]][0]
+    assert subject_span(prompt, encoding, head_only, positions) == prompt[:tail_start].strip()
+
+
+def test_a_request_at_the_end_of_a_long_prompt_is_seen(pipeline: Pipeline) -> None:
+    prompt = f"{LONG_COMPLAINT} Please analyse the sentiment and answer: how long do I have to claim compensation?"
+    assert len(pipeline.skills.router._bundle.tokenizer.encode(prompt).ids) > 3 * 128
+
+    decision = pipeline.skills.router.route(prompt)
+
+    assert decision.skills == ["sentiment", "qa"]
+    assert decision.subject.startswith("The train was late again")
 
 
 def _router_with(pipeline: Pipeline, thresholds: dict[str, float]) -> RouterSkill:

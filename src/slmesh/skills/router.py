@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from pydantic import Field, model_validator
 
-from slmesh.encoding import pad_batch
+from slmesh.encoding import head_tail_positions, pad_batch
 from slmesh.runtime import ModelBundle
 from slmesh.schemas import RouterDecision
 from slmesh.skills.base import CardSettings, card_settings
@@ -36,23 +36,28 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return result
 
 
-def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray) -> str:
+def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray, positions: list[int] | None = None) -> str:
     """The characters from the first to the last token tagged as subject, quotes trimmed.
 
-    Falls back to the whole prompt: a skill given the instruction too does better than one given nothing.
-    When the router saw only the start of a long prompt and the subject runs to that cut, the subject runs on
-    to the end of the prompt.
+    `positions` says which of the encoding's tokens the router saw (`token_probs` holds one value for each): all of
+    them, or the head and tail of a long prompt. Falls back to the whole prompt: a skill given the instruction too
+    does better than one given nothing. A subject that runs to the edge of the unseen middle and does not go on
+    past it runs across the middle up to the first (or from the last) token seen on the other side.
     """
-    # The last position holds [SEP] (the real one, or the one put after a cut): never subject.
-    kept = len(token_probs) - 1
+    seen = list(range(len(token_probs))) if positions is None else positions
     sequence_ids = encoding.sequence_ids
-    tagged = [i for i in range(kept) if sequence_ids[i] == 0 and token_probs[i] >= 0.5]
+    # The last position holds [SEP] (the real one, or the one put after a cut): never subject.
+    tagged = [i for i in range(len(seen) - 1) if sequence_ids[seen[i]] == 0 and token_probs[i] >= 0.5]
     if not tagged:
         return prompt.strip(TRIM) or prompt
     offsets = encoding.offsets
-    start = offsets[tagged[0]][0]
-    cut = len(encoding.ids) > len(token_probs)
-    end = len(prompt) if cut and tagged[-1] == kept - 1 else offsets[tagged[-1]][1]
+    gap = next((i for i in range(1, len(seen)) if seen[i] != seen[i - 1] + 1), None)
+    first, last = tagged[0], tagged[-1]
+    start, end = offsets[seen[first]][0], offsets[seen[last]][1]
+    if gap is not None and last == gap - 1:
+        end = offsets[seen[gap]][0] if seen[gap] < len(encoding.ids) - 1 else len(prompt)
+    if gap is not None and first == gap:
+        start = offsets[seen[gap - 1]][1]
     return prompt[start:end].strip(TRIM) or prompt.strip(TRIM) or prompt
 
 
@@ -81,7 +86,9 @@ class RouterSkill:
     def route_batch(self, prompts: list[str]) -> list[RouterDecision]:
         encodings = self._bundle.tokenizer.encode_batch(prompts)
         limit = self.settings.max_length
-        rows = [e.ids[: limit - 1] + e.ids[-1:] if len(e.ids) > limit else e.ids for e in encodings]
+        # An instruction sits at the start or at the end of a long prompt: the router reads both halves.
+        positions = [head_tail_positions(len(e.ids), limit, limit // 2) for e in encodings]
+        rows = [[e.ids[p] for p in seen] for e, seen in zip(encodings, positions, strict=True)]
         outputs = self._bundle.run(pad_batch(rows))
         skill_probs = sigmoid(outputs["skill_logits"])
         token_probs = sigmoid(outputs["subject_logits"])
@@ -91,7 +98,7 @@ class RouterSkill:
             RouterDecision(
                 skills=[s for s, c in zip(labels, chosen[i], strict=True) if c],
                 scores={s: round(float(p), 4) for s, p in zip(labels, skill_probs[i], strict=True)},
-                subject=subject_span(prompt, encodings[i], token_probs[i, : len(rows[i])]),
+                subject=subject_span(prompt, encodings[i], token_probs[i, : len(rows[i])], positions[i]),
             )
             for i, prompt in enumerate(prompts)
         ]

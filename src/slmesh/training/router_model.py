@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from slmesh.encoding import head_tail_positions
 from slmesh.training.common import (
     ListDataset,
     RunConfig,
@@ -77,11 +78,10 @@ def featurize(tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max
             -100.0 if seq is None else float(end > start and s < end and e > start)
             for (s, e), seq in zip(encoding.offsets, encoding.sequence_ids, strict=True)
         ]
-        ids = encoding.ids
-        if len(ids) > max_length:
-            # The same cut as at inference: keep the start, then [SEP].
-            ids = ids[: max_length - 1] + ids[-1:]
-            subject = [*subject[: max_length - 1], -100.0]
+        # The same cut as at inference: the head and the tail of a long prompt.
+        seen = head_tail_positions(len(encoding.ids), max_length, max_length // 2)
+        ids = [encoding.ids[p] for p in seen]
+        subject = [subject[p] for p in seen]
         features.append(
             {
                 "input_ids": ids,
