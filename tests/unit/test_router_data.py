@@ -43,6 +43,26 @@ def test_every_example_has_ordered_tasks_and_a_subject_inside_the_prompt() -> No
             assert example.subject_start == example.subject_end == 0
 
 
+def test_long_prompts_reach_past_what_the_router_reads_and_tag_the_whole_text() -> None:
+    # Given generated prompts, some of them long texts with the request before or after them
+    low, high = router_data.LONG_WORDS
+    long = [e for e in generate(POOLS, 1000, seed=3, held_out=False) if len(e.prompt.split()) >= low]
+    # Then every task set of a long text appears, and a text to summarise is the subject, all of it
+    assert {tuple(e.tasks) for e in long} == {
+        ("sentiment",),
+        ("qa",),
+        ("sentiment", "qa"),
+        ("summarize",),
+        ("sentiment", "summarize"),
+        (),
+    }
+    summaries = [e for e in long if e.tasks == ["summarize"]]
+    assert summaries
+    for example in summaries:
+        words = len(example.prompt[example.subject_start : example.subject_end].split())
+        assert low <= words <= high + 40, example.prompt
+
+
 def test_indirect_questions_tag_the_clause_after_the_lead() -> None:
     def after_lead(prefix: str) -> bool:
         return any(prefix == f"{lead} " or prefix.endswith(f", {lead[:1].lower()}{lead[1:]} ") for lead in QA_LEADS)

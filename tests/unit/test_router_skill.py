@@ -7,8 +7,10 @@ import pytest
 from tokenizers import Encoding, Tokenizer
 
 from slmesh.encoding import head_tail_positions
+from slmesh.evaluation.metrics import evaluate_router
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelBundle
+from slmesh.schemas import RouterDecision
 from slmesh.skills.router import RouterSkill, subject_span
 
 pytestmark = pytest.mark.unit
@@ -92,3 +94,33 @@ def test_scores_are_probabilities_for_every_skill(pipeline: Pipeline) -> None:
     assert set(decision.scores) == {"sentiment", "qa", "summarize"}
     assert all(0.0 <= p <= 1.0 for p in decision.scores.values())
     assert "qa" in decision.skills
+
+
+class _Fixed:
+    """A router that answers each prompt with the skills given for it."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.skills = ["sentiment", "qa", "summarize"]
+        self._answers = answers
+
+    def route_batch(self, prompts: list[str]) -> list[RouterDecision]:
+        return [RouterDecision(skills=self._answers[p], scores={}, subject=p) for p in prompts]
+
+
+def test_router_evaluation_reports_precision_and_recall_per_skill() -> None:
+    # Given four prompts: sentiment right twice, once missed, once chosen where it was not asked for
+    rows = [
+        {"prompt": "a", "tasks": ["sentiment"]},
+        {"prompt": "b", "tasks": ["sentiment", "qa"]},
+        {"prompt": "c", "tasks": ["sentiment"]},
+        {"prompt": "d", "tasks": []},
+    ]
+    router = _Fixed({"a": ["sentiment"], "b": ["sentiment", "qa"], "c": [], "d": ["sentiment"]})
+
+    metrics = evaluate_router(router, rows)  # type: ignore[arg-type]
+
+    assert metrics["exact_task_set_accuracy"] == 50.0
+    assert metrics["precision_sentiment"] == pytest.approx(66.67)
+    assert metrics["recall_sentiment"] == pytest.approx(66.67)
+    assert metrics["precision_qa"] == metrics["recall_qa"] == 100.0
+    assert "f1_summarize" not in metrics

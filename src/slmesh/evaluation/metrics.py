@@ -132,6 +132,8 @@ def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_si
             if c["tp"] + c["fn"] == 0 and c["fp"] == 0:
                 continue
             metrics[f"f1_{s}"] = round(200 * c["tp"] / max(2 * c["tp"] + c["fp"] + c["fn"], 1), 2)
+            metrics[f"precision_{s}"] = round(100 * c["tp"] / max(c["tp"] + c["fp"], 1), 2)
+            metrics[f"recall_{s}"] = round(100 * c["tp"] / max(c["tp"] + c["fn"], 1), 2)
         return metrics
 
     return _timed(run, len(rows))

@@ -10,7 +10,7 @@ import json
 import random
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +23,8 @@ from slmesh.training.router_wording import (
     BOTH_AFTER,
     BOTH_PATTERNS,
     CONTEXT_REFERENCES,
+    FEELINGS,
+    FELT_ABOUT,
     JOINERS,
     OPINION_CLOSERS,
     OPINION_OPENERS,
@@ -55,6 +57,8 @@ from slmesh.training.router_wording import (
 
 Row = TypeVar("Row")
 
+LONG_WORDS = (150, 400)
+TYPO_SHARE = 0.15
 HANDWRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "eval"
 """Prompts written by hand in the source checkout; router cards report them, training never reads them."""
 
@@ -328,10 +332,16 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         if rng.random() < 0.3:
             return _build("", text, pick(SUMMARIZE_SENTIMENT_AFTER), ["sentiment", "summarize"], rng)
         return _build(pick(SUMMARIZE_SENTIMENT), text, "", ["sentiment", "summarize"], rng)
+    if kind == "long":
+        return _long_example(_long_text(pools, rng), question, pick, rng, held_out)
     if kind == "bare_question":
         if pools.info_questions and rng.random() < 0.35:
             question = _surface(rng.choice(pools.info_questions), rng)
         return _build("", question, "", ["qa"], rng, quoted=False)
+    if kind == "first_person":
+        feeling = rng.choice(split_phrasings(FEELINGS, held_out))
+        opinion = _cased_opinion(f"I {feeling} {rng.choice(FELT_ABOUT)}", rng)
+        return _build("", opinion, "", ["sentiment"], rng, quoted=False)
     if kind == "bare_opinion":
         return _build("", _cased_opinion(opinion, rng), "", ["sentiment"], rng, quoted=False)
     if kind == "other":
@@ -341,6 +351,58 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         return _build("", _surface(rng.choice(pools.requests), rng), "", [], rng, quoted=False, tag=False)
     chatter = rng.choice(pools.chatter) if pools.chatter and rng.random() < 0.7 else rng.choice(SMALL_TALK)
     return _build("", _surface(chatter, rng), "", [], rng, quoted=False, tag=False)
+
+
+def _long_text(pools: SubjectPools, rng: random.Random) -> str:
+    """Whole sentences of passages, 150 to 400 words: far past the 128 tokens the router reads at once."""
+    wanted = rng.randint(LONG_WORDS[0], LONG_WORDS[1])
+    sentences: list[str] = []
+    while sum(len(s.split()) for s in sentences) < wanted:
+        sentences += re.split(r"(?<=[.!?])\s+", rng.choice(pools.passages).strip())
+    kept, words = [], 0
+    for sentence in sentences:
+        if words >= wanted:
+            break
+        kept.append(sentence)
+        words += len(sentence.split())
+    return " ".join(kept)
+
+
+def _long_example(
+    text: str, question: str, pick: Callable[[Sequence[str]], str], rng: random.Random, held_out: bool
+) -> RouterExample:
+    """A long text with the request before it or after it: the router reads only its head and its tail."""
+    after = rng.random() < 0.5
+    roll = rng.random()
+    if roll < 0.25:
+        return (
+            _build("", text, pick(SUMMARIZE_AFTER), ["summarize"], rng)
+            if after
+            else _build(pick(SUMMARIZE), text, "", ["summarize"], rng)
+        )
+    if roll < 0.45:
+        return (
+            _build("", text, pick(SENTIMENT_AFTER), ["sentiment"], rng)
+            if after
+            else _build(pick(SENTIMENT), text, "", ["sentiment"], rng)
+        )
+    if roll < 0.6:
+        tasks = ["sentiment", "summarize"]
+        return (
+            _build("", text, pick(SUMMARIZE_SENTIMENT_AFTER), tasks, rng)
+            if after
+            else _build(pick(SUMMARIZE_SENTIMENT), text, "", tasks, rng)
+        )
+    if roll < 0.72:
+        subject = f"{text} {question}"
+        return (
+            _build("", subject, pick(BOTH_AFTER), ["sentiment", "qa"], rng)
+            if after
+            else _build(pick(BOTH), subject, "", ["sentiment", "qa"], rng)
+        )
+    if roll < 0.88:
+        return _passage_question(text, question, rng, held_out)
+    return _build(pick(OTHER), text, "", [], rng, tag=False)
 
 
 def _tagged(prompt: str, subject: str, tasks: list[str]) -> RouterExample:
@@ -389,6 +451,27 @@ def _passage_question(passage: str, question: str, rng: random.Random, held_out:
     return _tagged(prompt, subject, ["qa"])
 
 
+def _typos(instruction: str, rng: random.Random) -> str:
+    """One or two words of an instruction misspelt as typed in a hurry ("sentimant", "summarise" -> "sumarise"):
+    a letter dropped, doubled, swapped with the next or replaced by a vowel; the first letter stays."""
+    words = instruction.split(" ")
+    long_words = [i for i, w in enumerate(words) if sum(c.isalpha() for c in w) >= 4]
+    for i in rng.sample(long_words, min(len(long_words), rng.choice((1, 1, 2)))):
+        word = words[i]
+        j = rng.choice([k for k, c in enumerate(word) if c.isalpha()][1:])
+        edit = rng.choice(("drop", "double", "swap", "vowel"))
+        if edit == "drop":
+            word = word[:j] + word[j + 1 :]
+        elif edit == "double":
+            word = word[:j] + word[j] + word[j:]
+        elif edit == "swap" and j + 1 < len(word):
+            word = word[:j] + word[j + 1] + word[j] + word[j + 2 :]
+        else:
+            word = word[:j] + rng.choice("aeiou") + word[j + 1 :]
+        words[i] = word
+    return " ".join(words)
+
+
 def _build(
     before: str,
     subject: str,
@@ -398,6 +481,8 @@ def _build(
     quoted: bool = True,
     tag: bool = True,
 ) -> RouterExample:
+    if rng.random() < TYPO_SHARE:
+        before, after = _typos(before, rng), _typos(after, rng)
     if quoted:
         prompt, start, end = _render(before, subject, after, rng)
     else:
@@ -422,6 +507,8 @@ KINDS: dict[str, float] = {
     "other": 0.05,
     "request": 0.05,
     "small_talk": 0.06,
+    "long": 0.06,
+    "first_person": 0.03,
 }
 
 

@@ -247,6 +247,43 @@ SUMMARIZE_OBJECTS = [
     "this email",
 ]
 # Bare opinions arrive cased and punctuated, often with an interjection; SST-2 sentences are lowercased fragments.
+# First-person opinions with no instruction ("I hate this app"): SST-2 and review sentences rarely speak so.
+FEELINGS = [
+    "love",
+    "hate",
+    "really like",
+    "can't stand",
+    "adore",
+    "am so disappointed with",
+    "am impressed by",
+    "am fed up with",
+    "am loving",
+    "regret buying",
+    "am so happy with",
+    "am sick of",
+    "enjoy",
+    "really dislike",
+    "am thrilled with",
+    "am done with",
+]
+FELT_ABOUT = [
+    "this app",
+    "the new update",
+    "my new phone",
+    "this hotel",
+    "your service",
+    "the food here",
+    "this airline",
+    "the customer support",
+    "this place",
+    "the new design",
+    "this game",
+    "the delivery service",
+    "your website",
+    "this train company",
+    "the new timetable",
+    "these headphones",
+]
 OPINION_OPENERS = ["", "", "", "", "Ugh, ", "Wow, ", "Honestly, ", "Oh no, ", "Well, ", "Sigh. ", "Yay, ", "Meh, "]
 OPINION_CLOSERS = ["", "", ".", ".", "!", "!!", " :(", " :)", ", thanks all", ", never again", "..."]
 # Verb phrases x objects x politeness give hundreds of phrasings, so the router learns what an instruction
