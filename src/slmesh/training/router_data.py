@@ -58,7 +58,7 @@ from slmesh.training.router_wording import (
 Row = TypeVar("Row")
 
 LONG_WORDS = (150, 400)
-TYPO_SHARE = 0.15
+TYPO_SHARE = 0.3
 HANDWRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "eval"
 """Prompts written by hand in the source checkout; router cards report them, training never reads them."""
 
