@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 from tokenizers import Encoding, Tokenizer
 
-from slmesh.encoding import head_tail_positions
 from slmesh.evaluation.metrics import evaluate_router
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelBundle
 from slmesh.schemas import RouterDecision
-from slmesh.skills.router import RouterSkill, subject_span
+from slmesh.skills.router import RouterSkill, seen_positions, subject_span
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +51,7 @@ def test_a_subject_running_into_the_unseen_middle_runs_across_it(pipeline: Pipel
     tokenizer: Tokenizer = pipeline.skills.router._bundle.tokenizer
     prompt = f"{LONG_COMPLAINT} What is the sentiment of this?"
     encoding = tokenizer.encode(prompt)
-    positions = head_tail_positions(len(encoding.ids), 128, 64)
+    positions = seen_positions(len(encoding.ids), 128)
     assert len(positions) == 128 < len(encoding.ids)
     # When the text is tagged in the head and in the tail up to the request
     probs = _tagged(encoding, positions, 0, len(LONG_COMPLAINT))

@@ -36,6 +36,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return result
 
 
+def seen_positions(length: int, max_length: int) -> list[int]:
+    """The tokens the router reads of a `length`-token prompt, at inference and in training: all of them, or the
+    first and the last half of `max_length` (an instruction sits at one end of a long text)."""
+    return head_tail_positions(length, max_length, max_length // 2)
+
+
 def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray, positions: list[int] | None = None) -> str:
     """The characters from the first to the last token tagged as subject, quotes trimmed.
 
@@ -55,7 +61,7 @@ def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray, posit
     first, last = tagged[0], tagged[-1]
     start, end = offsets[seen[first]][0], offsets[seen[last]][1]
     if gap is not None and last == gap - 1:
-        end = offsets[seen[gap]][0] if seen[gap] < len(encoding.ids) - 1 else len(prompt)
+        end = offsets[seen[gap]][0]
     if gap is not None and first == gap:
         start = offsets[seen[gap - 1]][1]
     return prompt[start:end].strip(TRIM) or prompt.strip(TRIM) or prompt
@@ -86,8 +92,7 @@ class RouterSkill:
     def route_batch(self, prompts: list[str]) -> list[RouterDecision]:
         encodings = self._bundle.tokenizer.encode_batch(prompts)
         limit = self.settings.max_length
-        # An instruction sits at the start or at the end of a long prompt: the router reads both halves.
-        positions = [head_tail_positions(len(e.ids), limit, limit // 2) for e in encodings]
+        positions = [seen_positions(len(e.ids), limit) for e in encodings]
         rows = [[e.ids[p] for p in seen] for e, seen in zip(encodings, positions, strict=True)]
         outputs = self._bundle.run(pad_batch(rows))
         skill_probs = sigmoid(outputs["skill_logits"])

@@ -374,32 +374,17 @@ def _long_example(
     """A long text with the request before it or after it: the router reads only its head and its tail."""
     after = rng.random() < 0.5
     roll = rng.random()
-    if roll < 0.25:
-        return (
-            _build("", text, pick(SUMMARIZE_AFTER), ["summarize"], rng)
-            if after
-            else _build(pick(SUMMARIZE), text, "", ["summarize"], rng)
-        )
-    if roll < 0.45:
-        return (
-            _build("", text, pick(SENTIMENT_AFTER), ["sentiment"], rng)
-            if after
-            else _build(pick(SENTIMENT), text, "", ["sentiment"], rng)
-        )
-    if roll < 0.6:
-        tasks = ["sentiment", "summarize"]
-        return (
-            _build("", text, pick(SUMMARIZE_SENTIMENT_AFTER), tasks, rng)
-            if after
-            else _build(pick(SUMMARIZE_SENTIMENT), text, "", tasks, rng)
-        )
-    if roll < 0.72:
-        subject = f"{text} {question}"
-        return (
-            _build("", subject, pick(BOTH_AFTER), ["sentiment", "qa"], rng)
-            if after
-            else _build(pick(BOTH), subject, "", ["sentiment", "qa"], rng)
-        )
+    requests = [
+        (0.25, SUMMARIZE, SUMMARIZE_AFTER, ["summarize"], text),
+        (0.45, SENTIMENT, SENTIMENT_AFTER, ["sentiment"], text),
+        (0.6, SUMMARIZE_SENTIMENT, SUMMARIZE_SENTIMENT_AFTER, ["sentiment", "summarize"], text),
+        (0.72, BOTH, BOTH_AFTER, ["sentiment", "qa"], f"{text} {question}"),
+    ]
+    for upto, leads, trails, tasks, subject in requests:
+        if roll < upto:
+            if after:
+                return _build("", subject, pick(trails), tasks, rng)
+            return _build(pick(leads), subject, "", tasks, rng)
     if roll < 0.88:
         return _passage_question(text, question, rng, held_out)
     return _build(pick(OTHER), text, "", [], rng, tag=False)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from slmesh.encoding import head_tail_positions
+from slmesh.skills.router import seen_positions
 from slmesh.training.common import (
     ListDataset,
     RunConfig,
@@ -78,8 +78,7 @@ def featurize(tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max
             -100.0 if seq is None else float(end > start and s < end and e > start)
             for (s, e), seq in zip(encoding.offsets, encoding.sequence_ids, strict=True)
         ]
-        # The same cut as at inference: the head and the tail of a long prompt.
-        seen = head_tail_positions(len(encoding.ids), max_length, max_length // 2)
+        seen = seen_positions(len(encoding.ids), max_length)
         ids = [encoding.ids[p] for p in seen]
         subject = [subject[p] for p in seen]
         features.append(

@@ -246,7 +246,6 @@ SUMMARIZE_OBJECTS = [
     "this paragraph",
     "this email",
 ]
-# Bare opinions arrive cased and punctuated, often with an interjection; SST-2 sentences are lowercased fragments.
 # First-person opinions with no instruction ("I hate this app"): SST-2 and review sentences rarely speak so.
 FEELINGS = [
     "love",
@@ -284,6 +283,7 @@ FELT_ABOUT = [
     "the new timetable",
     "these headphones",
 ]
+# Bare opinions arrive cased and punctuated, often with an interjection; SST-2 sentences are lowercased fragments.
 OPINION_OPENERS = ["", "", "", "", "Ugh, ", "Wow, ", "Honestly, ", "Oh no, ", "Well, ", "Sigh. ", "Yay, ", "Meh, "]
 OPINION_CLOSERS = ["", "", ".", ".", "!", "!!", " :(", " :)", ", thanks all", ", never again", "..."]
 # Verb phrases x objects x politeness give hundreds of phrasings, so the router learns what an instruction
