@@ -24,8 +24,10 @@ install-dev: $(BIN)/python
 	# nothing here runs): one resolve cannot hold both, so the SAM tooling goes in a second step.
 	$(PIP) install -q -e ".[cloud-test]"
 
+# The article's prompts answered from the demo knowledge base (examples/kb), with no context sent.
 run: install
-	$(BIN)/slmesh demo
+	$(BIN)/slmesh kb ingest examples/kb --kb build/kb/demo --quiet
+	$(BIN)/slmesh demo --kb build/kb/demo
 
 serve: install
 	$(BIN)/slmesh serve

@@ -25,6 +25,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     environ = dict(os.environ)
     if getattr(args, "models_dir", None):
         environ["SLMESH_MODELS_DIR"] = str(args.models_dir)
+    if getattr(args, "kb", None):
+        environ["SLMESH_KB"] = str(args.kb)
     return settings_from_env(environ)
 
 
@@ -101,13 +103,103 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     pipeline = _pipeline(args)
     pipeline.skills.warm()
-    print(f"Context: {TRAIN_SERVICE_CONTEXT}\n")
+    context = None if pipeline.retriever is not None else TRAIN_SERVICE_CONTEXT
+    print(f"Context: {context}\n" if context else f"Knowledge base: {_settings(args).kb}\n")
     try:
         for prompt in REFERENCE_PROMPTS:
-            _emit(pipeline.analyze(AnalyzeRequest(prompt=prompt, context=TRAIN_SERVICE_CONTEXT)), prompt, args.json)
+            _emit(pipeline.analyze(AnalyzeRequest(prompt=prompt, context=context)), prompt, args.json)
             print()
     finally:
         pipeline.close()
+    return 0
+
+
+def _kb_folder(args: argparse.Namespace) -> Path:
+    folder = args.kb or os.environ.get("SLMESH_KB")
+    if not folder:
+        raise ConfigError("no knowledge base: pass --kb DIR or set SLMESH_KB")
+    return Path(folder)
+
+
+def _embedder(args: argparse.Namespace) -> Any:
+    from slmesh.embedding import Embedder
+    from slmesh.runtime import ModelStore
+
+    # The index may not exist yet (ingest builds it): only the models are read from the environment.
+    environ = {k: v for k, v in os.environ.items() if k != "SLMESH_KB"}
+    if args.models_dir:
+        environ["SLMESH_MODELS_DIR"] = str(args.models_dir)
+    return Embedder.load(ModelStore(settings_from_env(environ).models_dir))
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(f"\rembedding [{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks", end=end, file=sys.stderr)
+
+
+def cmd_kb_ingest(args: argparse.Namespace) -> int:
+    import time
+
+    from slmesh.kb.chunking import ChunkingSettings
+    from slmesh.kb.index import ingest
+
+    folder = _kb_folder(args)
+    started = time.perf_counter()
+    manifest = ingest(
+        [Path(p) for p in args.paths],
+        _embedder(args),
+        folder,
+        ChunkingSettings(args.max_words, args.overlap),
+        None if args.quiet else _progress,
+    )
+    seconds = time.perf_counter() - started
+    rate = manifest.chunks / seconds if seconds > 0 else 0.0
+    print(
+        f"{folder}: {len(manifest.documents)} documents, {manifest.chunks} chunks in {seconds:.1f} s"
+        f" ({rate:.0f} chunks/s)"
+    )
+    return 0
+
+
+def cmd_kb_search(args: argparse.Namespace) -> int:
+    from slmesh.kb.index import KnowledgeBase
+
+    kb = KnowledgeBase.open(_kb_folder(args), _embedder(args))
+    hits = kb.search(args.query, args.k)
+    if args.json:
+        rows = [
+            {"score": round(h.score, 4), "source": h.chunk.source, "heading": h.chunk.heading, "text": h.chunk.text}
+            for h in hits
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    for rank, hit in enumerate(hits, 1):
+        where = hit.chunk.source + (f" › {hit.chunk.heading}" if hit.chunk.heading else "")
+        print(f"{rank}. {hit.score:.3f}  {where}\n   {hit.chunk.text[:200]}")
+    return 0
+
+
+def cmd_kb_stats(args: argparse.Namespace) -> int:
+    from slmesh.kb.index import KnowledgeBase, read_manifest
+
+    folder = _kb_folder(args)
+    manifest = read_manifest(folder)
+    kb = KnowledgeBase.open(folder, _embedder(args))
+    words = sorted(len(c.text.split()) for c in kb.chunks) or [0]
+    size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+    stats = {
+        "folder": str(folder),
+        "documents": len(manifest.documents),
+        "chunks": manifest.chunks,
+        "words_per_chunk": {"min": words[0], "median": words[len(words) // 2], "max": words[-1]},
+        "dim": manifest.dim,
+        "bytes": size,
+        "embed_model_sha256": manifest.embed_model_sha256,
+        "built_at": manifest.built_at,
+    }
+    print(json.dumps(stats, indent=2))
     return 0
 
 
@@ -253,10 +345,12 @@ def parser() -> argparse.ArgumentParser:
         "--context-file", metavar="PATH", help="read the passage from a UTF-8 file ('-': standard input)"
     )
     ask.add_argument("--json", action="store_true", help="print the full response as JSON")
+    ask.add_argument("--kb", type=Path, help="knowledge base for questions without a context (default: $SLMESH_KB)")
     ask.set_defaults(handler=cmd_ask)
 
     demo = sub.add_parser("demo", help="answer the seed article's three prompts")
     demo.add_argument("--json", action="store_true")
+    demo.add_argument("--kb", type=Path, help="answer from this knowledge base instead of the article's passage")
     demo.set_defaults(handler=cmd_demo)
 
     serve = sub.add_parser(
@@ -310,6 +404,24 @@ def parser() -> argparse.ArgumentParser:
     served.add_argument("--huge", action="store_true", help="also send the largest inputs and read the server's RSS")
     served.add_argument("--out", type=Path, help="also write the JSON here")
     served.set_defaults(handler=cmd_bench_serve)
+
+    kb = sub.add_parser("kb", help="build and search a knowledge base (an index folder)")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    ingest = kb_sub.add_parser("ingest", help="chunk and embed Markdown, text and HTML files into an index folder")
+    ingest.add_argument("paths", nargs="+", help="files or folders (searched recursively)")
+    ingest.add_argument("--max-words", type=int, default=120, help="words per chunk at most (default 120)")
+    ingest.add_argument("--overlap", type=_not_negative, default=1, help="sentences repeated between chunks (1)")
+    ingest.add_argument("--quiet", action="store_true", help="no progress bar")
+    ingest.set_defaults(handler=cmd_kb_ingest)
+    search = kb_sub.add_parser("search", help="the chunks nearest a query")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=5)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(handler=cmd_kb_search)
+    stats = kb_sub.add_parser("stats", help="what an index holds")
+    stats.set_defaults(handler=cmd_kb_stats)
+    for command in (ingest, search, stats):
+        command.add_argument("--kb", type=Path, help="the index folder (default: $SLMESH_KB)")
 
     openapi = sub.add_parser("openapi", help="print the API's OpenAPI document")
     openapi.set_defaults(handler=cmd_openapi)

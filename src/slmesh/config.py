@@ -31,6 +31,13 @@ class Settings(BaseModel):
     threads: int = Field(default=0, ge=0, le=64)
     """ONNX Runtime threads of the process, one pool shared by every model; 0 is one per usable core."""
     skill_workers: int = Field(default=4, ge=1, le=64)
+    kb: Path | None = None
+    """The knowledge-base index folder (`slmesh kb ingest`) that questions sent without a context are answered from;
+    None: such questions get no answer."""
+    kb_top_k: int = Field(default=4, ge=1, le=20)
+    """Passages retrieved per question; QA reads each."""
+    kb_min_score: float = Field(default=0.35, ge=-1.0, le=1.0)
+    """Cosine similarity the best passage must reach, else the answer is "I don't know" (docs/retrieval.md)."""
 
     @field_validator("models_dir")
     @classmethod
@@ -39,11 +46,21 @@ class Settings(BaseModel):
             raise ValueError(f"models directory {value} does not exist")
         return value
 
+    @field_validator("kb")
+    @classmethod
+    def _kb_must_exist(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"knowledge base {value} does not exist (build it with `slmesh kb ingest`)")
+        return value
+
 
 _ENV = {
     "SLMESH_MODELS_DIR": "models_dir",
     "SLMESH_THREADS": "threads",
     "SLMESH_SKILL_WORKERS": "skill_workers",
+    "SLMESH_KB": "kb",
+    "SLMESH_KB_TOP_K": "kb_top_k",
+    "SLMESH_KB_MIN_SCORE": "kb_min_score",
 }
 
 

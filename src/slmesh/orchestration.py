@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from slmesh.aggregator import compose_answer
-from slmesh.schemas import AnalyzeRequest, AnalyzeResponse, RouterDecision, SkillOutcome, SkillTask
+from slmesh.schemas import AnalyzeRequest, AnalyzeResponse, Passage, RouterDecision, SkillOutcome, SkillTask, Target
 from slmesh.skills.registry import Router, registry
 from slmesh.timing import elapsed_ms
 
@@ -29,14 +30,61 @@ class Plan:
 def plan(request: AnalyzeRequest, router: Router) -> Plan:
     request_id = request.request_id or str(uuid.uuid4())
     started = time.perf_counter()
-    decision = router.route(request.prompt)
+    routed = router.route(request.prompt)
     router_ms = elapsed_ms(started)
+    decision = routed.model_copy(update={"targets": targets(routed, request)})
     tasks = {
-        name: SkillTask(request_id=request_id, skill=name, subject=decision.subject, context=request.context)
+        name: SkillTask(
+            request_id=request_id,
+            skill=name,
+            subject=decision.subject,
+            context=request.context,
+            target=decision.targets[name],
+        )
         for name in decision.skills
         if registry.spec(name) is not None
     }
     return Plan(request_id, decision, router_ms, tasks)
+
+
+class PassageSource(Protocol):
+    def passages(self, questions: Sequence[str]) -> list[list[Passage]]: ...
+
+
+def retrieve(planned: Plan, retriever: PassageSource | None) -> tuple[Plan, float | None]:
+    """Gives each task of a retrieving skill (QA) that has no context the knowledge base's passages for its subject;
+    the plan as it was, and no time, when there is no knowledge base or no such task."""
+    asking = [
+        name
+        for name, task in planned.tasks.items()
+        if (spec := registry.spec(name)) is not None
+        and spec.retrieves
+        and not (task.context is not None and task.context.strip())
+    ]
+    if retriever is None or not asking:
+        return planned, None
+    started = time.perf_counter()
+    found = retriever.passages([planned.tasks[name].subject for name in asking])
+    tasks = dict(planned.tasks)
+    for name, passages in zip(asking, found, strict=True):
+        tasks[name] = tasks[name].model_copy(update={"passages": passages})
+    return replace(planned, tasks=tasks), elapsed_ms(started)
+
+
+def targets(decision: RouterDecision, request: AnalyzeRequest) -> dict[str, Target]:
+    """Per chosen skill, the text it works on: a skill's fixed target, else the context when the router sends the
+    skill there and the request has one, else the subject (a prompt about "the attached text" sent without one)."""
+    has_context = request.context is not None and bool(request.context.strip())
+    chosen: dict[str, Target] = {}
+    for name in decision.skills:
+        spec = registry.spec(name)
+        if spec is not None and spec.fixed_target is not None:
+            chosen[name] = spec.fixed_target
+        elif has_context and decision.targets.get(name) == "context":
+            chosen[name] = "context"
+        else:
+            chosen[name] = "subject"
+    return chosen
 
 
 def missing_outcome(skill: str) -> SkillOutcome:
@@ -52,6 +100,7 @@ def complete(
     router_ms: float,
     outcomes: Mapping[str, SkillOutcome],
     started: float | None = None,
+    retrieve_ms: float | None = None,
 ) -> AnalyzeResponse:
     """The response: every chosen skill's outcome (missing ones filled in), the answer and the stage timings.
 
@@ -59,7 +108,8 @@ def complete(
     """
     aggregate_started = time.perf_counter()
     complete_outcomes = {skill: outcomes.get(skill) or missing_outcome(skill) for skill in decision.skills}
-    timings = {"router": router_ms, **{skill: o.latency_ms for skill, o in complete_outcomes.items()}}
+    stages = {"retrieve": retrieve_ms} if retrieve_ms is not None else {}
+    timings = {"router": router_ms, **stages, **{skill: o.latency_ms for skill, o in complete_outcomes.items()}}
     response = AnalyzeResponse(
         request_id=request_id,
         skills=decision.skills,

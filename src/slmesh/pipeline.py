@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 
 from slmesh.config import Settings
-from slmesh.orchestration import complete, plan
+from slmesh.orchestration import PassageSource, complete, plan, retrieve
 from slmesh.runtime import ModelSource, ModelStore, call_gate, release_memory
 from slmesh.scheduling import CallGate, Lanes, RequestBudget, is_large
 from slmesh.schemas import AnalyzeRequest, AnalyzeResponse
@@ -21,10 +21,17 @@ from slmesh.skills.registry import Router, SkillSet, registry
 
 class Pipeline:
     def __init__(
-        self, models: ModelSource, workers: int = 4, router: Router | None = None, large_requests: int = 1
+        self,
+        models: ModelSource,
+        workers: int = 4,
+        router: Router | None = None,
+        large_requests: int = 1,
+        retriever: PassageSource | None = None,
     ) -> None:
-        """`large_requests`: how many large requests may run at once (the server admits no more)."""
+        """`large_requests`: how many large requests may run at once (the server admits no more); `retriever`: where
+        a question sent without a context finds passages (None: it gets no answer)."""
         self.skills = SkillSet(models, router)
+        self.retriever = retriever
         self.lanes = Lanes()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slmesh-skill")
         self._large_pool = ThreadPoolExecutor(
@@ -33,7 +40,15 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings, large_requests: int = 1) -> Pipeline:
-        return cls(ModelStore(settings.models_dir, settings.threads), settings.skill_workers, None, large_requests)
+        from slmesh.kb.retrieval import Retriever
+
+        models = ModelStore(settings.models_dir, settings.threads)
+        retriever = (
+            Retriever(settings.kb, models, settings.kb_top_k, settings.kb_min_score)
+            if settings.kb is not None
+            else None
+        )
+        return cls(models, settings.skill_workers, None, large_requests, retriever)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -57,7 +72,7 @@ class Pipeline:
 
     def _analyze(self, request: AnalyzeRequest, pool: ThreadPoolExecutor) -> AnalyzeResponse:
         started = time.perf_counter()
-        planned = plan(request, self.skills.router)
+        planned, retrieve_ms = retrieve(plan(request, self.skills.router), self.retriever)
         for skill, task in planned.tasks.items():
             self.skills.check(skill, [task])
         # Each skill's thread gets a copy of this request's context, which holds its call gate.
@@ -66,4 +81,4 @@ class Pipeline:
             for skill, task in planned.tasks.items()
         }
         outcomes = {skill: future.result()[0] for skill, future in futures.items()}
-        return complete(planned.request_id, planned.decision, planned.router_ms, outcomes, started)
+        return complete(planned.request_id, planned.decision, planned.router_ms, outcomes, started, retrieve_ms)

@@ -54,6 +54,8 @@ class ModelBundle:
     session: ort.InferenceSession
     tokenizer: Tokenizer
     inference: dict[str, Any]
+    model_sha256: str = ""
+    """The model file's sha256 as its card records it ("" where the card records none)."""
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -225,7 +227,8 @@ def load_bundle(
         ) from exc
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    return ModelBundle(name, session, tokenizer, card["inference"])
+    recorded = str(card.get("files", {}).get(model_file, {}).get("sha256", ""))
+    return ModelBundle(name, session, tokenizer, card["inference"], recorded)
 
 
 class ModelSource(Protocol):

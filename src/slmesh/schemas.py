@@ -99,10 +99,19 @@ class AnalyzeRequest(_Strict):
     )
 
 
+Target = Literal["subject", "context", "both"]
+
+
 class RouterDecision(_Strict):
     skills: list[SkillName] = Field(description="Skills whose score reached their threshold, in a stable order.")
     scores: dict[str, float] = Field(description="Probability per skill.")
     subject: str = Field(description="The text the skills work on: the quoted or trailing part of the prompt.")
+    targets: dict[str, Target] = Field(
+        default_factory=dict,
+        description="Per chosen skill, the text it works on: the subject, the request's context (the prompt asks"
+        " about the attached text and a context was sent), or both (QA: the subject is the question, the context the"
+        " passage).",
+    )
 
 
 class SkillOutcome(_Strict):
@@ -153,6 +162,24 @@ class ErrorResponse(_Strict):
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
+MAX_PASSAGES = 20
+
+
+class Source(_Strict):
+    """Where a retrieved passage comes from: a document of the knowledge base and the heading it sits under."""
+
+    path: str = Field(description="The document's path as it was ingested.")
+    heading: str | None = Field(default=None, description="The nearest heading above the passage.")
+    score: float = Field(ge=-1.0, le=1.0, description="Cosine similarity of the passage to the question.")
+
+
+class Passage(_Strict):
+    """A chunk of the knowledge base retrieved for a question without a context."""
+
+    text: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTEXT_CHARS)]
+    source: Source
+
+
 class SkillTask(_Strict):
     """One skill's share of a request, as the pipeline, the state machine and the queues pass it."""
 
@@ -160,3 +187,14 @@ class SkillTask(_Strict):
     skill: SkillName
     subject: Annotated[str, StringConstraints(max_length=MAX_PROMPT_CHARS)]
     context: Annotated[str, StringConstraints(max_length=MAX_CONTEXT_CHARS)] | None = None
+    target: Target = Field(default="subject", description="The text a one-text skill works on.")
+    passages: Annotated[list[Passage], Field(max_length=MAX_PASSAGES)] | None = Field(
+        default=None,
+        description="Retrieved passages, best first, for a question sent without a context; None when nothing was"
+        " retrieved.",
+    )
+
+    @property
+    def text(self) -> str:
+        """The text a skill that reads one text works on: the context when it is the target, else the subject."""
+        return self.context if self.target == "context" and self.context is not None else self.subject

@@ -32,7 +32,7 @@ def test_ask_prints_skills_sentiment_answer_and_latency() -> None:
     for part in (
         "skills:    sentiment, qa",
         "sentiment: The sentiment is negative",
-        "qa:        Answer:",
+        "qa:        The passage says: “The train is still coming",
         "answer:",
         "latency:",
         "total",

@@ -34,10 +34,13 @@ def test_every_example_has_ordered_tasks_and_a_subject_inside_the_prompt() -> No
         ("summarize",),
         (),
         ("sentiment", "summarize"),
+        ("qa", "summarize"),
+        ("sentiment", "qa", "summarize"),
     }
     for example in examples:
         assert 0 <= example.subject_start <= example.subject_end <= len(example.prompt)
-        if example.tasks:
+        about_the_prompt = [t for t in example.tasks if example.targets.get(t) != "context"]
+        if about_the_prompt:
             assert example.prompt[example.subject_start : example.subject_end].strip()
         else:
             assert example.subject_start == example.subject_end == 0
@@ -54,6 +57,8 @@ def test_long_prompts_reach_past_what_the_router_reads_and_tag_the_whole_text() 
         ("sentiment", "qa"),
         ("summarize",),
         ("sentiment", "summarize"),
+        ("qa", "summarize"),
+        ("sentiment", "qa", "summarize"),
         (),
     }
     summaries = [e for e in long if e.tasks == ["summarize"]]
@@ -61,6 +66,31 @@ def test_long_prompts_reach_past_what_the_router_reads_and_tag_the_whole_text() 
     for example in summaries:
         words = len(example.prompt[example.subject_start : example.subject_end].split())
         assert low <= words <= high + 40, example.prompt
+
+
+def test_every_one_text_task_has_a_target_and_qa_has_none() -> None:
+    for example in generate(POOLS, 600, seed=2, held_out=False):
+        assert set(example.targets) == set(example.tasks) - {"qa"}
+        assert set(example.targets.values()) <= {"subject", "context"}
+
+
+def test_a_request_about_an_attached_text_targets_the_context_and_a_question_with_it_is_the_subject() -> None:
+    # Given the prompts that ask about a text sent beside them ("tell me the passage's sentiment")
+    examples = [e for seed in range(3) for e in generate(POOLS, 600, seed=seed, held_out=False)]
+    attached = [e for e in examples if "context" in e.targets.values()]
+    assert {tuple(e.tasks) for e in attached} >= {("sentiment",), ("summarize",), ("sentiment", "qa")}
+    for example in attached:
+        subject = example.prompt[example.subject_start : example.subject_end]
+        # Then no opinion or passage of the pools is in the prompt: the text is elsewhere
+        assert not any(text in example.prompt for text in [*POOLS.opinions, *POOLS.passages]), example.prompt
+        # And a question asked with the request is QA's subject; without one nothing is tagged
+        if "qa" in example.tasks:
+            assert any(plain(subject) in plain(q) for q in POOLS.questions), example.prompt
+        else:
+            assert subject == ""
+    # And a text inside the prompt is never sent to the context
+    inside = [e for e in examples if e.targets and "context" not in e.targets.values()]
+    assert any(o in e.prompt for e in inside for o in POOLS.opinions)
 
 
 def test_indirect_questions_tag_the_clause_after_the_lead() -> None:

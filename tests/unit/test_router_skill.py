@@ -9,7 +9,7 @@ from tokenizers import Encoding, Tokenizer
 from slmesh.evaluation.metrics import evaluate_router
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelBundle
-from slmesh.schemas import RouterDecision
+from slmesh.schemas import RouterDecision, Target
 from slmesh.skills.router import RouterSkill, seen_positions, subject_span
 
 pytestmark = pytest.mark.unit
@@ -96,14 +96,18 @@ def test_scores_are_probabilities_for_every_skill(pipeline: Pipeline) -> None:
 
 
 class _Fixed:
-    """A router that answers each prompt with the skills given for it."""
+    """A router that answers each prompt with the skills (and targets) given for it."""
 
-    def __init__(self, answers: dict[str, list[str]]) -> None:
+    def __init__(self, answers: dict[str, list[str]], targets: dict[str, dict[str, Target]] | None = None) -> None:
         self.skills = ["sentiment", "qa", "summarize"]
         self._answers = answers
+        self._targets = targets or {}
 
     def route_batch(self, prompts: list[str]) -> list[RouterDecision]:
-        return [RouterDecision(skills=self._answers[p], scores={}, subject=p) for p in prompts]
+        return [
+            RouterDecision(skills=self._answers[p], scores={}, subject=p, targets=self._targets.get(p, {}))
+            for p in prompts
+        ]
 
 
 def test_router_evaluation_reports_precision_and_recall_per_skill() -> None:
@@ -123,3 +127,36 @@ def test_router_evaluation_reports_precision_and_recall_per_skill() -> None:
     assert metrics["recall_sentiment"] == pytest.approx(66.67)
     assert metrics["precision_qa"] == metrics["recall_qa"] == 100.0
     assert "f1_summarize" not in metrics
+
+
+def test_router_evaluation_scores_targets_where_a_row_gives_them() -> None:
+    # Given two rows with targets: one sent to the context as asked, one to the subject though the row says context
+    rows = [
+        {"prompt": "a", "tasks": ["sentiment"], "targets": {"sentiment": "context"}},
+        {
+            "prompt": "b",
+            "tasks": ["sentiment", "summarize"],
+            "targets": {"sentiment": "context", "summarize": "subject"},
+        },
+        {"prompt": "c", "tasks": ["qa"]},
+    ]
+    router = _Fixed(
+        {"a": ["sentiment"], "b": ["sentiment"], "c": ["qa"]},
+        {"a": {"sentiment": "context"}, "b": {"sentiment": "subject", "summarize": "subject"}},
+    )
+
+    metrics = evaluate_router(router, rows)  # type: ignore[arg-type]
+
+    # Then one target of three is right: b's sentiment went to the subject, and summarize was not chosen
+    assert metrics["target_accuracy"] == pytest.approx(33.33)
+
+
+def test_files_without_targets_report_no_target_accuracy() -> None:
+    metrics = evaluate_router(_Fixed({"a": ["qa"]}), [{"prompt": "a", "tasks": ["qa"]}])  # type: ignore[arg-type]
+    assert "target_accuracy" not in metrics
+
+
+def test_the_router_gives_every_label_a_target(pipeline: Pipeline) -> None:
+    decision = pipeline.skills.router.route("What is the sentiment of 'the food was cold'?")
+    assert set(decision.targets) == {"sentiment", "qa", "summarize"}
+    assert decision.targets["sentiment"] == "subject"

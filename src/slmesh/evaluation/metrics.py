@@ -109,8 +109,11 @@ def evaluate_qa(skill: QASkill, rows: Sequence[dict[str, Any]], batch_size: int 
 
 
 def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_size: int = 64) -> dict[str, Any]:
+    """Exact task sets, subjects where a row marks one, per-skill precision/recall and, where a row gives `targets`
+    ({skill: "subject" | "context"}), target accuracy: a target is right when its skill is chosen and sent there."""
+
     def run() -> dict[str, Any]:
-        exact = subjects = subject_hits = 0
+        exact = subjects = subject_hits = target_count = target_hits = 0
         counts = {s: {"tp": 0, "fp": 0, "fn": 0} for s in skill.skills}
         for batch in _batched(rows, batch_size):
             decisions = skill.route_batch([r["prompt"] for r in batch])
@@ -121,6 +124,9 @@ def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_si
                 if end > start:
                     subjects += 1
                     subject_hits += decision.subject == row["prompt"][start:end].strip(TRIM)
+                for name, target in row.get("targets", {}).items():
+                    target_count += 1
+                    target_hits += name in chosen and decision.targets.get(name) == target
                 for s, c in counts.items():
                     c["tp"] += s in expected and s in chosen
                     c["fp"] += s not in expected and s in chosen
@@ -128,6 +134,8 @@ def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_si
         metrics: dict[str, Any] = {"exact_task_set_accuracy": round(100 * exact / max(len(rows), 1), 2)}
         if subjects:
             metrics["subject_exact"] = round(100 * subject_hits / subjects, 2)
+        if target_count:
+            metrics["target_accuracy"] = round(100 * target_hits / target_count, 2)
         for s, c in counts.items():
             if c["tp"] + c["fn"] == 0 and c["fp"] == 0:
                 continue

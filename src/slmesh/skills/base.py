@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from slmesh.evaluation.measure import Measure
 from slmesh.runtime import CARD_FILE, InvalidModelError, ModelBundle, ModelSource
-from slmesh.schemas import SkillResult, SkillTask
+from slmesh.schemas import SkillResult, SkillTask, Target
 
 ResultT = TypeVar("ResultT", bound=SkillResult)
 SettingsT = TypeVar("SettingsT", bound="CardSettings")
@@ -50,6 +50,11 @@ class Skill(ABC, Generic[SettingsT, ResultT]):
     """The CloudFormation name prefix of its function and queue: `<resource>Function`, `<resource>Queue`."""
     model: ClassVar[str | None] = None
     """The folder of its model in the models directory, or None for a skill that loads none."""
+    fixed_target: ClassVar[Target | None] = None
+    """What it always works on whatever the router says (QA: the subject as question, the context as passage);
+    None for a skill that reads one text, the subject or the context as the router decides."""
+    retrieves: ClassVar[bool] = False
+    """A task of this skill sent without a context is given passages from the knowledge base, when there is one."""
     settings_model: ClassVar[type[CardSettings]] = NoSettings
     result_model: ClassVar[type[SkillResult]]
     measure: ClassVar[Measure | None] = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -12,8 +13,9 @@ from slmesh.budget import MAX_CONTEXT_TOKENS, InputTooLarge, calls
 from slmesh.encoding import clip_question, encode_windows, pad_batch, windowing_tokenizer
 from slmesh.evaluation.measure import Measure
 from slmesh.evaluation.metrics import evaluate_qa
+from slmesh.kb.chunking import split_sentences
 from slmesh.runtime import ModelBundle
-from slmesh.schemas import SkillResult, SkillTask
+from slmesh.schemas import Passage, SkillResult, SkillTask, Source, Target
 from slmesh.skills.base import CardSettings, Skill
 from slmesh.skills.spans import Decoded, Window, best_span
 
@@ -28,14 +30,115 @@ class QASettings(CardSettings):
     max_answer_tokens: int = Field(default=30, gt=0)
     null_threshold: float = 0.0
     """Margin the best span's score must have over the no-answer score ([CLS]) to be given as the answer."""
+    yes_no_threshold: float = 0.0
+    """The margin above which a yes/no question below `null_threshold` still gets the sentence its best span lies in
+    as evidence: span models score such questions low, the passage may still settle them."""
+
+
+YES_NO_OPENERS = frozenset(
+    [
+        "is",
+        "are",
+        "was",
+        "were",
+        "am",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "has",
+        "have",
+        "had",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "can't",
+        "couldn't",
+        "won't",
+        "wouldn't",
+        "shouldn't",
+        "hasn't",
+        "haven't",
+    ]
+)
+"""First words of a question answered by yes or no, which a span model cannot say: such a question gets the
+passage's sentence instead."""
+
+NoAnswerReason = Literal["no_context", "below_threshold", "not_in_knowledge_base", "yes_no_question"]
+
+
+POLITE_ASKS = re.compile(r"^\W*(would|could|can|will)\s+you\s+(please\s+)?(mind|tell|let|show|give|explain|say|help)\b")
+"""'Would you mind telling me the time...' asks for the time, not for a yes."""
+
+
+def question_focus(subject: str) -> str:
+    """The question a subject ends with: 'It's been late three times, is the train coming at all?' -> 'is the train
+    coming at all?'; the whole subject when it is one clause or does not end in a question."""
+    text = subject.strip().strip("\"'“”")
+    if not text.endswith("?"):
+        return text
+    clauses = [c for c in re.split(r"(?<=[,.;!?])\s+", text[:-1]) if c.strip()]
+    last = clauses[-1].strip() + "?" if clauses else text
+    return last if len(last.split()) >= 4 else text
+
+
+def is_yes_no(question: str) -> bool:
+    focus = question_focus(question).lower().replace("’", "'")
+    words = focus.split()
+    # "Did you know (that) X?" asks whether X holds, as does "do you know if X".
+    return bool(words) and words[0].strip("\"'“(") in YES_NO_OPENERS and not POLITE_ASKS.match(focus)
+
+
+def evidence_sentence(text: str, start: int, end: int) -> str:
+    """The sentence of `text` that holds the span [start, end) (the sentences around it when it crosses one)."""
+    before = text.rfind("\n\n", 0, start)
+    after = text.find("\n\n", end)
+    block = text[before + 1 if before >= 0 else 0 : after if after >= 0 else len(text)]
+    base = before + 1 if before >= 0 else 0
+    held: list[str] = []
+    cursor = 0
+    for sentence in split_sentences(block):
+        found = block.find(sentence.split(" ", 1)[0], cursor)
+        begin = found if found >= 0 else cursor
+        finish = begin + len(sentence)
+        cursor = max(cursor, finish)
+        if base + begin < end and base + finish > start:
+            held.append(sentence)
+    return " ".join(held) or text[start:end]
 
 
 class QAResult(SkillResult):
     answer: str | None = Field(description="The extracted span, or null when there is no answer.")
     score: float = Field(ge=0.0, le=1.0, description="Probability of the span within its window.")
-    start: int | None = Field(default=None, description="Character offset of the answer in the context.")
+    start: int | None = Field(
+        default=None, description="Character offset of the answer in the context (null for a retrieved passage)."
+    )
     end: int | None = Field(default=None, description="Character offset one past the answer's end.")
-    no_answer_reason: Literal["no_context", "below_threshold"] | None = None
+    evidence: str | None = Field(
+        default=None,
+        description="The sentence that holds the answer; for a yes/no question, the sentence that bears on it.",
+    )
+    source: Source | None = Field(
+        default=None, description="The knowledge-base passage the answer or evidence comes from (no context sent)."
+    )
+    yes_no: bool = Field(
+        default=False,
+        description="The question asks yes or no, which a span cannot say: the evidence is the reply, the span only"
+        " locates it.",
+    )
+    no_answer_reason: NoAnswerReason | None = None
 
 
 class QASkill(Skill[QASettings, QAResult]):
@@ -43,6 +146,8 @@ class QASkill(Skill[QASettings, QAResult]):
     title: ClassVar[str] = "question answering"
     resource: ClassVar[str] = "QA"
     model: ClassVar[str | None] = "qa"
+    fixed_target: ClassVar[Target | None] = "both"
+    retrieves: ClassVar[bool] = True
     settings_model = QASettings
     measure = Measure(("question", "context", "answers"), evaluate_qa)
     result_model = QAResult
@@ -92,38 +197,85 @@ class QASkill(Skill[QASettings, QAResult]):
             decoded.append(best_span(found, self.settings.max_answer_tokens))
         return decoded
 
-    def _result(self, context: str, decoded: Decoded) -> QAResult:
+    def _result(self, question: str, context: str, decoded: Decoded) -> QAResult:
         span = decoded.best
         if span is None:
             return QAResult(answer=None, score=0.0, no_answer_reason="below_threshold")
-        if span.score - decoded.null_score < self.settings.null_threshold:
-            return QAResult(answer=None, score=round(span.probability, 4), no_answer_reason="below_threshold")
-        return QAResult(
-            answer=context[span.start : span.end],
-            score=round(span.probability, 4),
-            start=span.start,
-            end=span.end,
-        )
+        probability = round(span.probability, 4)
+        evidence = evidence_sentence(context, span.start, span.end)
+        margin = span.score - decoded.null_score
+        yes_no = is_yes_no(question)
+        if margin >= self.settings.null_threshold:
+            return QAResult(
+                answer=context[span.start : span.end],
+                score=probability,
+                start=span.start,
+                end=span.end,
+                evidence=evidence,
+                yes_no=yes_no,
+            )
+        if yes_no and margin >= self.settings.yes_no_threshold:
+            return QAResult(
+                answer=None, score=probability, evidence=evidence, yes_no=True, no_answer_reason="yes_no_question"
+            )
+        return QAResult(answer=None, score=probability, yes_no=yes_no, no_answer_reason="below_threshold")
+
+    def _from_passages(self, question: str, passages: Sequence[Passage], decoded: Sequence[Decoded]) -> QAResult:
+        """The answer of the passage whose best span beats its no-answer score by the most; its offsets are the
+        passage's, so they are left out."""
+        if not passages:
+            return QAResult(answer=None, score=0.0, no_answer_reason="not_in_knowledge_base")
+        margins = [d.best.score - d.null_score if d.best is not None else float("-inf") for d in decoded]
+        best = int(np.argmax(margins))
+        result = self._result(question, passages[best].text, decoded[best])
+        if result.no_answer_reason == "below_threshold":
+            return result.model_copy(update={"no_answer_reason": "not_in_knowledge_base"})
+        return result.model_copy(update={"start": None, "end": None, "source": passages[best].source})
+
+    def run(self, tasks: Sequence[SkillTask]) -> list[QAResult]:
+        """Over the task's context when it has one, else over its retrieved passages, else no answer."""
+        pairs: list[tuple[str, str]] = []
+        for task in tasks:
+            # A yes/no question after a complaint locates its evidence better alone: the span only points at it.
+            question = question_focus(task.subject) if is_yes_no(task.subject) else task.subject
+            if task.context is not None and task.context.strip():
+                pairs.append((question, task.context))
+            else:
+                pairs += [(question, p.text) for p in task.passages or ()]
+        decoded = self.decode_batch(pairs) if pairs else []
+        results: list[QAResult] = []
+        row = 0
+        for task in tasks:
+            if task.context is not None and task.context.strip():
+                results.append(self._result(task.subject, task.context, decoded[row]))
+                row += 1
+            elif task.passages is not None:
+                found = decoded[row : row + len(task.passages)]
+                row += len(task.passages)
+                results.append(self._from_passages(task.subject, task.passages, found))
+            else:
+                results.append(QAResult(answer=None, score=0.0, no_answer_reason="no_context"))
+        return results
 
     def answer_batch(self, pairs: Sequence[tuple[str, str | None]]) -> list[QAResult]:
-        answerable = [(i, q, c) for i, (q, c) in enumerate(pairs) if c is not None and c.strip()]
-        results = [QAResult(answer=None, score=0.0, no_answer_reason="no_context") for _ in pairs]
-        if answerable:
-            decoded = self.decode_batch([(q, c) for _, q, c in answerable])
-            for (i, _, c), d in zip(answerable, decoded, strict=True):
-                results[i] = self._result(c, d)
-        return results
+        """One result per (question, context) pair, as `run` gives them for tasks with that context."""
+        return self.run([SkillTask(request_id="-", skill=self.name, subject=q, context=c) for q, c in pairs])
 
     def answer(self, question: str, context: str | None) -> QAResult:
         return self.answer_batch([(question, context)])[0]
 
-    def run(self, tasks: Sequence[SkillTask]) -> list[QAResult]:
-        return self.answer_batch([(t.subject, t.context) for t in tasks])
-
     @classmethod
     def describe(cls, result: QAResult) -> str:
+        cited = ""
+        if result.source is not None:
+            where = result.source.path + (f" › {result.source.heading}" if result.source.heading else "")
+            cited = f" (source: {where})"
+        if result.yes_no and result.evidence is not None:
+            return f"The passage says: \u201c{result.evidence}\u201d{cited}."
         if result.answer is not None:
-            return f"Answer: {result.answer} ({result.score:.0%})."
+            return f"Answer: {result.answer} ({result.score:.0%}){cited}."
         if result.no_answer_reason == "no_context":
             return "There is no context to answer from."
+        if result.no_answer_reason == "not_in_knowledge_base":
+            return "I don't know: the knowledge base does not say."
         return "The context does not contain an answer."

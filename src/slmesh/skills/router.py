@@ -97,16 +97,22 @@ class RouterSkill:
         outputs = self._bundle.run(pad_batch(rows))
         skill_probs = sigmoid(outputs["skill_logits"])
         token_probs = sigmoid(outputs["subject_logits"])
+        # A router trained before the target head existed sends every skill to the subject.
+        on_context = outputs["target_logits"] > 0 if "target_logits" in outputs else np.zeros_like(skill_probs, bool)
         chosen = (skill_probs >= self._thresholds) & self._choosable
         labels = self.settings.skills
-        return [
-            RouterDecision(
-                skills=[s for s, c in zip(labels, chosen[i], strict=True) if c],
-                scores={s: round(float(p), 4) for s, p in zip(labels, skill_probs[i], strict=True)},
-                subject=subject_span(prompt, encodings[i], token_probs[i, : len(rows[i])], positions[i]),
+        decisions = []
+        for i, prompt in enumerate(prompts):
+            skills = [s for s, c in zip(labels, chosen[i], strict=True) if c]
+            decisions.append(
+                RouterDecision(
+                    skills=skills,
+                    scores={s: round(float(p), 4) for s, p in zip(labels, skill_probs[i], strict=True)},
+                    subject=subject_span(prompt, encodings[i], token_probs[i, : len(rows[i])], positions[i]),
+                    targets={s: "context" if on_context[i, j] else "subject" for j, s in enumerate(labels)},
+                )
             )
-            for i, prompt in enumerate(prompts)
-        ]
+        return decisions
 
     def route(self, prompt: str) -> RouterDecision:
         return self.route_batch([prompt])[0]

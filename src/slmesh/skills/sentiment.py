@@ -107,7 +107,7 @@ class SentimentSkill(Skill[SentimentSettings, SentimentResult]):
         return results
 
     def run(self, tasks: Sequence[SkillTask]) -> list[SentimentResult]:
-        return self.predict([t.subject for t in tasks])
+        return self.predict([t.text for t in tasks])
 
     @classmethod
     def describe(cls, result: SentimentResult) -> str:

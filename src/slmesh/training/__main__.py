@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from slmesh.training.commands import card, pick, qa, router, sentiment
+from slmesh.training.commands import card, embed, pick, qa, router, sentiment
 
-COMMANDS = (sentiment, qa, router, pick, card)
+COMMANDS = (sentiment, qa, router, embed, pick, card)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -85,14 +85,18 @@ def render_markdown(card: dict[str, Any]) -> str:
         card.get("description", ""),
         "",
         f"- Base model: `{card.get('base_model')}`",
-        f"- Data: {', '.join(card.get('data', {}).get('train', []))}",
+        f"- Data: {', '.join(card.get('data', {}).get('train', [])) or 'none (not fine-tuned)'}",
         f"- Training command: `{training.get('command', '')}`",
         *(
             [f"- Continued from `{init['path']}` (sha256 `{init['sha256']}`), not from the base model"]
             if (init := training.get("init_onnx"))
             else []
         ),
-        f"- Seed {training.get('seed')}, {training.get('steps')} steps, device {training.get('device')}",
+        *(
+            [f"- Seed {training.get('seed')}, {training.get('steps')} steps, device {training.get('device')}"]
+            if training.get("fine_tuned", True)
+            else []
+        ),
         *([f"- Loss design: `{training['design']}`"] if "design" in training else []),
         f"- int8 file: {files.get('bytes', 0) / 1e6:.1f} MB, sha256 `{files.get('sha256', '')}`",
         f"- fp32 file: {card['fp32_bytes'] / 1e6:.1f} MB" if "fp32_bytes" in card else "- fp32 file: not kept",

@@ -19,6 +19,12 @@ from slmesh.datasets_io import BINARY_CLASSES, iter_jsonl, read_records
 from slmesh.skills.registry import registry
 from slmesh.training.router_wording import (
     AFTER_JOINERS,
+    ATTACHED,
+    ATTACHED_FEELINGS,
+    ATTACHED_LEADS,
+    ATTACHED_SENTIMENT,
+    ATTACHED_SHORT_SENTIMENT,
+    ATTACHED_SHORT_SUMMARY,
     BOTH,
     BOTH_AFTER,
     BOTH_PATTERNS,
@@ -51,6 +57,8 @@ from slmesh.training.router_wording import (
     SUMMARIZE_SENTIMENT,
     SUMMARIZE_SENTIMENT_AFTER,
     SUMMARIZE_VERBS,
+    TOPICS,
+    WRITERS,
     plain,
     split_phrasings,
 )
@@ -59,6 +67,8 @@ Row = TypeVar("Row")
 
 LONG_WORDS = (150, 400)
 TYPO_SHARE = 0.3
+ATTACHED_JOINERS = (". Also, ", ", and ", " + ", "? And ")
+AFTER_QUESTION = (" Also, ", " And ", "\n", " - ")
 HANDWRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "eval"
 """Prompts written by hand in the source checkout; router cards report them, training never reads them."""
 
@@ -107,6 +117,15 @@ class RouterExample:
     tasks: list[str]
     subject_start: int
     subject_end: int
+    context_skills: list[str] = field(default_factory=list)
+    """The tasks that work on the request's attached context rather than on the subject."""
+    targets: dict[str, str] = field(init=False)
+    """Per task that reads one text, "context" or "subject": the form `slmesh eval router` scores."""
+
+    def __post_init__(self) -> None:
+        one_text = [t for t in self.tasks if (spec := registry.spec(t)) is None or spec.fixed_target is None]
+        targets = {t: "context" if t in self.context_skills else "subject" for t in one_text}
+        object.__setattr__(self, "targets", targets)
 
 
 def _question(text: str, rng: random.Random) -> str:
@@ -257,11 +276,12 @@ def _composed(kind: str, rng: random.Random, held_out: bool) -> str:
     return _polish(f"{verb(OTHER_VERBS)} {rng.choice(SENTIMENT_OBJECTS)}", rng)
 
 
-def _polarity_question(rng: random.Random, held_out: bool) -> str:
+def _polarity_question(rng: random.Random, held_out: bool, about: str | None = None) -> str:
     a, b = rng.choice(split_phrasings(POLARITIES, held_out))
     if rng.random() < 0.5:
         a, b = b, a
-    text = rng.choice(split_phrasings(POLARITY_FRAMES, held_out)).format(o=rng.choice(SENTIMENT_OBJECTS), a=a, b=b)
+    about = about or rng.choice(SENTIMENT_OBJECTS)
+    text = rng.choice(split_phrasings(POLARITY_FRAMES, held_out)).format(o=about, a=a, b=b)
     return text[:1].upper() + text[1:]
 
 
@@ -334,6 +354,11 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         return _build(pick(SUMMARIZE_SENTIMENT), text, "", ["sentiment", "summarize"], rng)
     if kind == "long":
         return _long_example(_long_text(pools, rng), question, pick, rng, held_out)
+    if kind == "attached":
+        return _attached_request(question, rng, held_out)
+    if kind in ("summarize_qa", "summarize_sentiment_qa"):
+        passage = _opening(rng.choice(pools.passages), rng)
+        return _summary_question(passage, question, rng, held_out, sentiment=kind == "summarize_sentiment_qa")
     if kind == "bare_question":
         if pools.info_questions and rng.random() < 0.35:
             question = _surface(rng.choice(pools.info_questions), rng)
@@ -378,21 +403,94 @@ def _long_example(
         (0.25, SUMMARIZE, SUMMARIZE_AFTER, ["summarize"], text),
         (0.45, SENTIMENT, SENTIMENT_AFTER, ["sentiment"], text),
         (0.6, SUMMARIZE_SENTIMENT, SUMMARIZE_SENTIMENT_AFTER, ["sentiment", "summarize"], text),
-        (0.72, BOTH, BOTH_AFTER, ["sentiment", "qa"], f"{text} {question}"),
+        (0.7, BOTH, BOTH_AFTER, ["sentiment", "qa"], f"{text} {question}"),
     ]
     for upto, leads, trails, tasks, subject in requests:
         if roll < upto:
             if after:
                 return _build("", subject, pick(trails), tasks, rng)
             return _build(pick(leads), subject, "", tasks, rng)
-    if roll < 0.88:
+    if roll < 0.8:
         return _passage_question(text, question, rng, held_out)
+    if roll < 0.9:
+        return _summary_question(text, question, rng, held_out, sentiment=roll < 0.84)
     return _build(pick(OTHER), text, "", [], rng, tag=False)
 
 
-def _tagged(prompt: str, subject: str, tasks: list[str]) -> RouterExample:
+def _tagged(prompt: str, subject: str, tasks: list[str], context_skills: Sequence[str] = ()) -> RouterExample:
     start = prompt.index(subject)
-    return RouterExample(prompt, tasks, start, start + len(subject))
+    ordered = [t for t in TASK_ORDER if t in tasks]
+    return RouterExample(prompt, ordered, start, start + len(subject), list(context_skills))
+
+
+def _attached_request(question: str, rng: random.Random, held_out: bool) -> RouterExample:
+    """A request about a text sent beside the prompt ("tell me the passage's sentiment"): no subject in the prompt;
+    sentiment and summarize work on the context, and a question asked with them is QA's subject."""
+
+    def pick(items: Sequence[str]) -> str:
+        return rng.choice(split_phrasings(items, held_out))
+
+    about = pick(ATTACHED)
+    feeling = pick(ATTACHED_FEELINGS).format(w=rng.choice(WRITERS), t=rng.choice(TOPICS))
+    lead = rng.choice(ATTACHED_LEADS)
+    sentiment = rng.choice(
+        [
+            _polish(f"{pick(SENTIMENT_VERBS)} {about}", rng),
+            _polarity_question(rng, held_out, about),
+            pick(ATTACHED_SHORT_SENTIMENT).format(o=about),
+            _polish(f"read {about} and {pick(ATTACHED_SENTIMENT)}", rng),
+            lead + (feeling if lead.endswith(", ") else feeling[:1].upper() + feeling[1:]),
+        ]
+    )
+    summary = rng.choice(
+        [_polish(f"{pick(SUMMARIZE_VERBS)} {about}", rng), pick(ATTACHED_SHORT_SUMMARY).format(o=about)]
+    )
+    both = _polish(f"{pick(SUMMARIZE_VERBS)} {about} and {pick(ATTACHED_SENTIMENT)}", rng)
+    roll = rng.random()
+    if roll < 0.35:
+        instruction, skills = sentiment, ["sentiment"]
+    elif roll < 0.55:
+        instruction, skills = summary, ["summarize"]
+    elif roll < 0.7:
+        instruction, skills = both, ["sentiment", "summarize"]
+    else:
+        instruction, skills = rng.choice([(sentiment, ["sentiment"]), (summary, ["summarize"])])
+    if rng.random() < TYPO_SHARE:
+        instruction = _typos(instruction, rng)
+    if rng.random() < 0.2:
+        instruction = instruction.lower()
+    if roll < 0.7:
+        return RouterExample(instruction, [t for t in TASK_ORDER if t in skills], 0, 0, skills)
+    instruction = instruction.rstrip(":.- ")
+    if rng.random() < 0.5:
+        prompt = f"{instruction}{rng.choice(ATTACHED_JOINERS)}{question}"
+    else:
+        prompt = f"{question}{rng.choice(AFTER_QUESTION)}{instruction[:1].lower()}{instruction[1:]}"
+    return _tagged(prompt, question, [*skills, "qa"], skills)
+
+
+def _summary_question(
+    passage: str, question: str, rng: random.Random, held_out: bool, sentiment: bool
+) -> RouterExample:
+    """A passage in the prompt to summarise (and rate, with `sentiment`) with a question about it: QA's subject is
+    the question, as for any passage with a question."""
+    leads = SUMMARIZE_SENTIMENT if sentiment else SUMMARIZE
+    summary = rng.choice(split_phrasings(leads, held_out)).rstrip(":?.- ")
+    if rng.random() < TYPO_SHARE:
+        summary = _typos(summary, rng)
+    ask = rng.choice(split_phrasings(QA_LEADS, held_out)).lower()
+    templates = [
+        f"{passage}\n\n{summary}. Also, {question}",
+        f"{summary} and answer this: {question}\n\n{passage}",
+        f"{summary}{rng.choice([' + ', ', then '])}{question}{rng.choice(JOINERS)}{passage}",
+    ]
+    if QUESTION_START.match(question):
+        clause = _as_clause(question)
+        templates += [f"{summary}, and {ask} {clause}: {passage}", f"{passage} {summary}, then {ask} {clause}."]
+    prompt = rng.choice(templates)
+    subject = question if question in prompt else _as_clause(question)
+    tasks = ["summarize", "qa", *(["sentiment"] if sentiment else [])]
+    return _tagged(prompt, subject, tasks)
 
 
 def _review_question(opinion: str, question: str, rng: random.Random, held_out: bool) -> RouterExample:
@@ -481,7 +579,7 @@ def _build(
 KINDS: dict[str, float] = {
     "sentiment": 0.13,
     "qa": 0.11,
-    "both": 0.14,
+    "both": 0.12,
     "review_question": 0.06,
     "summarize": 0.07,
     "summarize_sentiment": 0.04,
@@ -492,8 +590,11 @@ KINDS: dict[str, float] = {
     "other": 0.05,
     "request": 0.05,
     "small_talk": 0.06,
-    "long": 0.06,
+    "long": 0.07,
     "first_person": 0.03,
+    "attached": 0.09,
+    "summarize_qa": 0.03,
+    "summarize_sentiment_qa": 0.02,
 }
 
 

@@ -1,4 +1,5 @@
-"""The router network: a BERT encoder with a multi-label skill head and a per-token subject head."""
+"""The router network: a BERT encoder with a multi-label skill head, a per-token subject head and a target head
+(per skill: does it work on the request's attached context rather than on the prompt's subject)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class RouterModel(nn.Module):
         self.dropout = nn.Dropout(0.1)
         self.skill_head = nn.Linear(hidden, num_skills)
         self.subject_head = nn.Linear(hidden, 1)
+        self.target_head = nn.Linear(hidden, num_skills)
 
     def forward(
         self,
@@ -36,6 +38,7 @@ class RouterModel(nn.Module):
         token_type_ids: torch.Tensor,
         skill_labels: torch.Tensor | None = None,
         subject_labels: torch.Tensor | None = None,
+        target_labels: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         hidden = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
@@ -44,14 +47,22 @@ class RouterModel(nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         skill_logits = self.skill_head(self.dropout(pooled))
         subject_logits = self.subject_head(self.dropout(hidden)).squeeze(-1)
-        out = {"skill_logits": skill_logits, "subject_logits": subject_logits}
-        if skill_labels is not None and subject_labels is not None:
+        target_logits = self.target_head(self.dropout(pooled))
+        out = {"skill_logits": skill_logits, "subject_logits": subject_logits, "target_logits": target_logits}
+        if skill_labels is not None and subject_labels is not None and target_labels is not None:
             skill_loss = nn.functional.binary_cross_entropy_with_logits(skill_logits, skill_labels.float())
             valid = subject_labels >= 0
             subject_loss = nn.functional.binary_cross_entropy_with_logits(
                 subject_logits[valid], subject_labels[valid].float()
             )
-            out["loss"] = skill_loss + subject_loss
+            # A target is learnt only for the skills a prompt asks for: for the others there is none.
+            asked = target_labels >= 0
+            target_loss = (
+                nn.functional.binary_cross_entropy_with_logits(target_logits[asked], target_labels[asked].float())
+                if asked.any()
+                else target_logits.sum() * 0.0
+            )
+            out["loss"] = skill_loss + subject_loss + target_loss
         return out
 
 
@@ -64,9 +75,9 @@ class ExportableRouter(nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out = self.model(input_ids, attention_mask, token_type_ids)
-        return out["skill_logits"], out["subject_logits"]
+        return out["skill_logits"], out["subject_logits"], out["target_logits"]
 
 
 def featurize(tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max_length: int) -> list[dict[str, Any]]:
@@ -88,6 +99,9 @@ def featurize(tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max
                 "token_type_ids": [0] * len(ids),
                 "skill_labels": [float(s in row["tasks"]) for s in skills],
                 "subject_labels": subject,
+                "target_labels": [
+                    float(row.get("targets", {}).get(s) == "context") if s in row["tasks"] else -100.0 for s in skills
+                ],
             }
         )
     return features
@@ -117,11 +131,13 @@ def train(
         args=training_arguments(
             cfg,
             cfg.out_dir / "work",
-            label_names=["skill_labels", "subject_labels"],
+            label_names=["skill_labels", "subject_labels", "target_labels"],
             train_sampling_strategy="group_by_length",
         ),
         train_dataset=ListDataset(features),
-        data_collator=lambda f: pad_features(f, label_keys=("skill_labels",), token_label_keys=("subject_labels",)),
+        data_collator=lambda f: pad_features(
+            f, label_keys=("skill_labels", "target_labels"), token_label_keys=("subject_labels",)
+        ),
     )
     result = trainer.train()
     summary = {

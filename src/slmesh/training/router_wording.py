@@ -114,8 +114,8 @@ SUMMARIZE = [
     "Summarize the following text:",
     "Summarise this:",
     "Give me a short summary of:",
-    "TL;DR:",
     "Condense this into a sentence:",
+    "TL;DR:",
     "What is the gist of the following?",
     "Write a brief summary of this article:",
     "Sum up this review:",
@@ -230,8 +230,8 @@ SUMMARIZE_VERBS = [
     "boil down",
     "cut down",
     "give me the short version of",
-    "give me the key points of",
     "give me a TL;DR of",
+    "give me the key points of",
     "write a one-line summary of",
     "abridge",
     "outline the main points of",
@@ -245,6 +245,99 @@ SUMMARIZE_OBJECTS = [
     "this story",
     "this paragraph",
     "this email",
+]
+# Requests about a text sent beside the prompt (the request's context), not inside it: the skill's target is the
+# context. Every fourth of each list is held out, as for the other phrasings.
+ATTACHED = [
+    "the passage",
+    "the attached text",
+    "the text below",
+    "the write-up below",
+    "the document",
+    "the review below",
+    "the email I pasted",
+    "the snippet I shared",
+    "the message above",
+    "the attached review",
+    "this document",
+    "the forwarded message",
+    "the post above",
+    "the comment below",
+    "the feedback I sent you",
+    "the enclosed letter",
+    "the context I gave you",
+    "the text I attached",
+    "the customer's email",
+    "the blurb above",
+    "the review",
+    "the article",
+    "the message",
+    "the reply",
+    "the letter",
+    "the doc",
+    "the comments pasted below",
+    "the survey answers",
+]
+ATTACHED_SENTIMENT = [
+    "tell me its sentiment",
+    "say whether it is positive or negative",
+    "rate its tone",
+    "judge how it comes across",
+    "give me its sentiment",
+    "tell me if it sounds angry",
+    "classify its mood",
+    "work out its overall feeling",
+]
+ATTACHED_SHORT_SENTIMENT = [
+    "sentiment of {o}?",
+    "tone of {o}?",
+    "mood of {o} pls",
+    "{o}: thumbs up or down?",
+    "vibe of {o}?",
+    "{o} - good or bad?",
+    "how angry is {o}",
+    "{o}, happy or not?",
+]
+ATTACHED_SHORT_SUMMARY = [
+    "tl;dr of {o}",
+    "summary of {o}",
+    "tldr {o}",
+    "{o} in a nutshell?",
+    "sum up {o} pls",
+    "gist of {o}?",
+    "recap {o}",
+    "{o} in two lines?",
+]
+# How the writer of an attached text feels, asked as a question about it: sentiment of the context, not QA.
+# {w}: who wrote it; {t}: what it is about.
+ATTACHED_FEELINGS = [
+    "how does the {w} feel about {t}?",
+    "was the {w} happy with {t}?",
+    "did the {w} like {t}?",
+    "is the {w} pleased or annoyed about {t}?",
+    "how satisfied is the {w} with {t}?",
+    "does the {w} sound happy?",
+    "would the {w} recommend {t}, judging by the tone?",
+    "is the {w} complaining or praising {t}?",
+    "how do the {w}s feel about {t}?",
+    "is the {w} upset?",
+    "what does the {w} think of {t}, good or bad?",
+    "is the {w}'s take on {t} positive?",
+]
+WRITERS = ["reviewer", "guest", "customer", "author", "user", "caller", "sender", "critic", "tenant", "patient"]
+TOPICS = ["the product", "their stay", "the update", "the service", "the meal", "the course", "the repair", "it"]
+# Lead-ins that point at an attached text before the question about it.
+ATTACHED_LEADS = [
+    "",
+    "",
+    "Quick question: ",
+    "The text below is a customer review. ",
+    "I've attached a review. ",
+    "Based on the passage, ",
+    "Reading the attached email, ",
+    "From the review I pasted, ",
+    "Here's some feedback (see context). ",
+    "One for you: ",
 ]
 # First-person opinions with no instruction ("I hate this app"): SST-2 and review sentences rarely speak so.
 FEELINGS = [
@@ -313,6 +406,9 @@ SENTIMENT_VERBS = [
     "determine if the speaker is pleased or annoyed in",
     "label the polarity of",
     "read the mood of",
+    "analyze the sentiment of",
+    "get the sentiment of",
+    "give me the sentiment of",
 ]
 SENTIMENT_OBJECTS = [
     "this text",
@@ -422,6 +518,11 @@ SPLIT_PHRASINGS = [
     SUMMARIZE_VERBS,
     POLARITY_FRAMES,
     CONTEXT_REFERENCES,
+    ATTACHED,
+    ATTACHED_SENTIMENT,
+    ATTACHED_SHORT_SENTIMENT,
+    ATTACHED_SHORT_SUMMARY,
+    ATTACHED_FEELINGS,
 ]
 """Every list whose fourth items are held out; SMALL_TALK is not split."""
 # Questions a reader asks about a review's content; the review itself is the subject the skills get.

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> None:
     tokenizer.save(str(args.out / "tokenizer.json"))
     inference = {"max_length": args.max_length, "skills": skills}
     sample = runs.parity_sample("router", tokenizer, inference, {"generated_dev": dev_rows}, args.seed)
-    runs.export_model("router", model, sample, ["skill_logits", "subject_logits"], args.out)
+    runs.export_model("router", model, sample, ["skill_logits", "subject_logits", "target_logits"], args.out)
     card = runs.new_card(
         "router",
         args,
