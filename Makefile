@@ -19,7 +19,7 @@ install: $(BIN)/python
 	$(PIP) install -q -e ".[serve]"
 
 install-dev: $(BIN)/python
-	$(PIP) install -q -e ".[dev,serve,lambda,training,bench]"
+	$(PIP) install -q -e ".[dev,serve,lambda,training,bench,ann]"
 	# aws-sam-cli pins click==8.1.8 while huggingface-hub asks for click>=8.4.2 (only for its own CLI, which
 	# nothing here runs): one resolve cannot hold both, so the SAM tooling goes in a second step.
 	$(PIP) install -q -e ".[cloud-test]"

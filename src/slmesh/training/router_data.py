@@ -20,8 +20,6 @@ from slmesh.skills.registry import registry
 from slmesh.training.router_wording import (
     AFTER_JOINERS,
     ATTACHED,
-    ATTACHED_FEELINGS,
-    ATTACHED_LEADS,
     ATTACHED_SENTIMENT,
     ATTACHED_SHORT_SENTIMENT,
     ATTACHED_SHORT_SUMMARY,
@@ -57,8 +55,6 @@ from slmesh.training.router_wording import (
     SUMMARIZE_SENTIMENT,
     SUMMARIZE_SENTIMENT_AFTER,
     SUMMARIZE_VERBS,
-    TOPICS,
-    WRITERS,
     plain,
     split_phrasings,
 )
@@ -431,15 +427,12 @@ def _attached_request(question: str, rng: random.Random, held_out: bool) -> Rout
         return rng.choice(split_phrasings(items, held_out))
 
     about = pick(ATTACHED)
-    feeling = pick(ATTACHED_FEELINGS).format(w=rng.choice(WRITERS), t=rng.choice(TOPICS))
-    lead = rng.choice(ATTACHED_LEADS)
     sentiment = rng.choice(
         [
             _polish(f"{pick(SENTIMENT_VERBS)} {about}", rng),
             _polarity_question(rng, held_out, about),
             pick(ATTACHED_SHORT_SENTIMENT).format(o=about),
             _polish(f"read {about} and {pick(ATTACHED_SENTIMENT)}", rng),
-            lead + (feeling if lead.endswith(", ") else feeling[:1].upper() + feeling[1:]),
         ]
     )
     summary = rng.choice(
@@ -579,7 +572,7 @@ def _build(
 KINDS: dict[str, float] = {
     "sentiment": 0.13,
     "qa": 0.11,
-    "both": 0.12,
+    "both": 0.14,
     "review_question": 0.06,
     "summarize": 0.07,
     "summarize_sentiment": 0.04,
@@ -592,7 +585,7 @@ KINDS: dict[str, float] = {
     "small_talk": 0.06,
     "long": 0.07,
     "first_person": 0.03,
-    "attached": 0.09,
+    "attached": 0.07,
     "summarize_qa": 0.03,
     "summarize_sentiment_qa": 0.02,
 }

@@ -269,14 +269,6 @@ ATTACHED = [
     "the text I attached",
     "the customer's email",
     "the blurb above",
-    "the review",
-    "the article",
-    "the message",
-    "the reply",
-    "the letter",
-    "the doc",
-    "the comments pasted below",
-    "the survey answers",
 ]
 ATTACHED_SENTIMENT = [
     "tell me its sentiment",
@@ -307,37 +299,6 @@ ATTACHED_SHORT_SUMMARY = [
     "gist of {o}?",
     "recap {o}",
     "{o} in two lines?",
-]
-# How the writer of an attached text feels, asked as a question about it: sentiment of the context, not QA.
-# {w}: who wrote it; {t}: what it is about.
-ATTACHED_FEELINGS = [
-    "how does the {w} feel about {t}?",
-    "was the {w} happy with {t}?",
-    "did the {w} like {t}?",
-    "is the {w} pleased or annoyed about {t}?",
-    "how satisfied is the {w} with {t}?",
-    "does the {w} sound happy?",
-    "would the {w} recommend {t}, judging by the tone?",
-    "is the {w} complaining or praising {t}?",
-    "how do the {w}s feel about {t}?",
-    "is the {w} upset?",
-    "what does the {w} think of {t}, good or bad?",
-    "is the {w}'s take on {t} positive?",
-]
-WRITERS = ["reviewer", "guest", "customer", "author", "user", "caller", "sender", "critic", "tenant", "patient"]
-TOPICS = ["the product", "their stay", "the update", "the service", "the meal", "the course", "the repair", "it"]
-# Lead-ins that point at an attached text before the question about it.
-ATTACHED_LEADS = [
-    "",
-    "",
-    "Quick question: ",
-    "The text below is a customer review. ",
-    "I've attached a review. ",
-    "Based on the passage, ",
-    "Reading the attached email, ",
-    "From the review I pasted, ",
-    "Here's some feedback (see context). ",
-    "One for you: ",
 ]
 # First-person opinions with no instruction ("I hate this app"): SST-2 and review sentences rarely speak so.
 FEELINGS = [
@@ -522,7 +483,6 @@ SPLIT_PHRASINGS = [
     ATTACHED_SENTIMENT,
     ATTACHED_SHORT_SENTIMENT,
     ATTACHED_SHORT_SUMMARY,
-    ATTACHED_FEELINGS,
 ]
 """Every list whose fourth items are held out; SMALL_TALK is not split."""
 # Questions a reader asks about a review's content; the review itself is the subject the skills get.
