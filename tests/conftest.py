@@ -24,6 +24,7 @@ from slmesh.config import settings_from_env
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelStore
 from slmesh.schemas import AnalyzeResponse, SkillOutcome
+from slmesh.skills.registry import registry
 
 # Property tests draw the same examples every run (a failure reproduces, CI is stable) and keep no example database
 # in the checkout; model calls have no per-example deadline on a busy machine.
@@ -91,7 +92,7 @@ class LambdaChecks:
     def routed(self, fn: Any, payload: dict[str, Any], cold_start: bool | None = None) -> RoutedRequest:
         routed = RoutedRequest.model_validate(fn.invoke(payload))
         assert routed.request_id == payload["correlation_id"]
-        assert set(routed.route) == {"sentiment", "qa"}
+        assert set(routed.route) == {spec.name for spec in registry.specs()}
         for skill, task in routed.route.items():
             assert (task is not None) == (skill in routed.decision.skills)
         logs = fn.logs()
@@ -115,6 +116,26 @@ class LambdaChecks:
         assert any(line.get("message") == "skill ran" and line.get("correlation_id") == request_id for line in logs)
         assert any(line.get("skill") == skill and "SkillLatency" in line for line in logs)
         self.user_text_absent(fn, payload["tasks"][0]["subject"])
+
+    def retrieved(self, fn: Any, payload: dict[str, Any], source: str) -> RoutedRequest:
+        """The canonical plan back with passages for its question (from `source`, a document of the knowledge base)
+        and the time it took; counts and metrics in the logs, not the question."""
+        routed = RoutedRequest.model_validate(fn.invoke(payload))
+        assert routed.request_id == payload["request_id"]
+        qa = routed.route["qa"]
+        assert qa is not None and qa.passages, routed
+        assert qa.passages[0].source.path == source
+        assert routed.retrieve_ms is not None and routed.retrieve_ms > 0
+        without = {name: t.model_copy(update={"passages": None}) if t else None for name, t in routed.route.items()}
+        unchanged = routed.model_copy(update={"route": without, "retrieve_ms": None})
+        assert unchanged == RoutedRequest.model_validate(payload), "only the passages and the time are added"
+        logs = fn.logs()
+        assert any(
+            line.get("message") == "retrieved" and line.get("correlation_id") == routed.request_id for line in logs
+        )
+        assert any("RetrieveLatency" in line for line in logs), "EMF metrics are printed"
+        self.user_text_absent(fn, payload["route"]["qa"]["subject"])
+        return routed
 
     @staticmethod
     def aggregated(fn: Any, payload: dict[str, Any]) -> None:
@@ -219,6 +240,17 @@ def event() -> Any:
         return json.loads((EVENTS_DIR / name).read_text())
 
     return load
+
+
+@pytest.fixture(scope="session")
+def demo_kb(tmp_path_factory: pytest.TempPathFactory, model_store: ModelStore) -> Path:
+    """The demo knowledge base (examples/kb) ingested with the real embed model, as `make run` builds it."""
+    from slmesh.embedding import Embedder
+    from slmesh.kb.index import ingest
+
+    folder = tmp_path_factory.mktemp("kb") / "demo"
+    ingest([EVENTS_DIR.parent / "examples" / "kb"], Embedder.load(model_store), folder)
+    return folder
 
 
 @pytest.fixture(scope="session")

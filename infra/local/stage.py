@@ -1,15 +1,18 @@
-"""Stages what the Lambda artefacts copy, and nothing else (standard library only: `sam build` runs it too).
+"""Stages what the Lambda artefacts copy, and nothing else.
 
     python infra/local/stage.py runtime DEST              the runtime package into DEST/slmesh (the layer)
-    python infra/local/stage.py image SKILL DEST [--wheels DIR]   one model function's Docker build context
+    python infra/local/stage.py image NAME DEST [--wheels DIR]    one model function's Docker build context
     python infra/local/stage.py contexts [--wheels DIR]   every model function's context in build/contexts/
     python infra/local/stage.py requirements              the runtime requirements the lock file is compiled from
 
 The runtime package is src/slmesh without the subpackages pyproject.toml lists under [tool.slmesh.runtime]
 `exclude`. The legacy Docker builder sends its whole context and ignores Dockerfile.dockerignore, so each image
-gets a folder of its own: functions/Dockerfile, the lock file, the runtime package, its own model, its app.py and
+gets a folder of its own: functions/Dockerfile, the lock file, the runtime package, its model, its app.py and
 a wheels/ folder (empty: pip installs the locked files from PyPI; filled: from those wheels only, offline).
-A model function is a functions/<name>/ whose name is also a folder under models/.
+A model function is a functions/<name>/ listed in slmesh.cloud.images, which names the models/ folder it carries.
+`runtime` and `requirements` use the standard library only (`sam build` runs `runtime` for the layer, with whatever
+Python it finds); `image` and `contexts` read that table from the checkout's package, so they need the development
+environment (`make contexts` runs them there).
 """
 
 from __future__ import annotations
@@ -47,9 +50,17 @@ def runtime_requirements() -> list[str]:
     return [*project["dependencies"], *project["optional-dependencies"]["lambda"]]
 
 
+def image_models() -> dict[str, str]:
+    """functions/<name> -> the models/ folder its image carries (slmesh.cloud.images, from the skill registry)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from slmesh.cloud.images import image_models as table
+
+    return table()
+
+
 def model_functions() -> list[str]:
     apps = (ROOT / "functions").glob("*/app.py")
-    return sorted(p.parent.name for p in apps if (ROOT / "models" / p.parent.name).is_dir())
+    return sorted(p.parent.name for p in apps if p.parent.name in image_models())
 
 
 def _fresh(dest: Path) -> Path:
@@ -81,19 +92,20 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def stage_image(skill: str, dest: Path, wheels: Path | None = None) -> Path:
-    if skill not in model_functions():
-        raise SystemExit(f"{skill!r} is not a model function (functions/<name> with models/<name>)")
+def stage_image(name: str, dest: Path, wheels: Path | None = None) -> Path:
+    if name not in model_functions():
+        raise SystemExit(f"{name!r} is not a model function (functions/<name> listed in slmesh.cloud.images)")
     if not LOCK.is_file():
         raise SystemExit(f"{LOCK.relative_to(ROOT)} is missing: `make lock` writes it")
+    folder = image_models()[name]
     context = _fresh(dest)
     shutil.copy2(ROOT / "functions" / "Dockerfile", context / "Dockerfile")
     shutil.copy2(LOCK, context / LOCK.name)
-    shutil.copy2(ROOT / "functions" / skill / "app.py", context / "app.py")
+    shutil.copy2(ROOT / "functions" / name / "app.py", context / "app.py")
     stage_runtime(context)
-    model = context / "models" / skill
+    model = context / "models" / folder
     model.mkdir(parents=True)
-    for item in sorted((ROOT / "models" / skill).iterdir()):
+    for item in sorted((ROOT / "models" / folder).iterdir()):
         if item.is_file() and item.name not in MODEL_SKIP:
             _link_or_copy(item, model / item.name)
     (context / "wheels").mkdir()
@@ -109,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("runtime").add_argument("dest", type=Path)
     image = commands.add_parser("image")
-    image.add_argument("skill")
+    image.add_argument("name")
     image.add_argument("dest", type=Path)
     image.add_argument("--wheels", type=Path)
     contexts = commands.add_parser("contexts")
@@ -119,10 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "runtime":
         stage_runtime(args.dest)
     elif args.command == "image":
-        stage_image(args.skill, args.dest, args.wheels)
+        stage_image(args.name, args.dest, args.wheels)
     elif args.command == "contexts":
-        for skill in model_functions():
-            print(stage_image(skill, CONTEXTS / skill, args.wheels).relative_to(ROOT))
+        for name in model_functions():
+            print(stage_image(name, CONTEXTS / name, args.wheels).relative_to(ROOT))
     else:
         print("\n".join(runtime_requirements()))
     return 0

@@ -203,6 +203,31 @@ def cmd_kb_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_kb_push(args: argparse.Namespace) -> int:
+    """Uploads an index folder to S3 for the retrieve function (template.yaml's KnowledgeBaseBucket and -Prefix)."""
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError as exc:
+        raise ConfigError("kb push needs boto3: pip install 'slmesh[lambda]'") from exc
+    from pydantic import ValidationError
+
+    from slmesh.cloud.kbstore import IndexLocation, push
+
+    folder = _kb_folder(args)
+    try:
+        location = IndexLocation(bucket=args.bucket, **({"prefix": args.prefix} if args.prefix is not None else {}))
+    except ValidationError as exc:
+        raise ConfigError(f"invalid --bucket or --prefix: {exc.errors()[0]['msg']}") from exc
+    try:
+        manifest = push(boto3.client("s3"), folder, location)
+    except (BotoCoreError, ClientError) as exc:
+        print(f"slmesh: upload to {location} failed: {exc}", file=sys.stderr)
+        return 2
+    print(f"{folder} -> {location}: {len(manifest.documents)} documents, {manifest.chunks} chunks")
+    return 0
+
+
 def exposure_warning(settings: ServeSettings, loopback: bool) -> str | None:
     if loopback or settings.api_key is not None:
         return None
@@ -420,7 +445,11 @@ def parser() -> argparse.ArgumentParser:
     search.set_defaults(handler=cmd_kb_search)
     stats = kb_sub.add_parser("stats", help="what an index holds")
     stats.set_defaults(handler=cmd_kb_stats)
-    for command in (ingest, search, stats):
+    push = kb_sub.add_parser("push", help="upload an index folder to S3 for the cloud's retrieve function")
+    push.add_argument("--bucket", required=True, help="the stack's KnowledgeBaseBucket")
+    push.add_argument("--prefix", help="key prefix, the stack's KnowledgeBasePrefix (default kb)")
+    push.set_defaults(handler=cmd_kb_push)
+    for command in (ingest, search, stats, push):
         command.add_argument("--kb", type=Path, help="the index folder (default: $SLMESH_KB)")
 
     openapi = sub.add_parser("openapi", help="print the API's OpenAPI document")

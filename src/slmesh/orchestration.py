@@ -51,16 +51,24 @@ class PassageSource(Protocol):
     def passages(self, questions: Sequence[str]) -> list[list[Passage]]: ...
 
 
-def retrieve(planned: Plan, retriever: PassageSource | None) -> tuple[Plan, float | None]:
-    """Gives each task of a retrieving skill (QA) that has no context the knowledge base's passages for its subject;
-    the plan as it was, and no time, when there is no knowledge base or no such task."""
-    asking = [
+def needs_passages(planned: Plan) -> list[str]:
+    """The skills of the plan whose task retrieval would serve: a retrieving skill (QA) sent no context.
+
+    The one rule of both paths: the embedded pipeline retrieves for these, and the cloud router marks a plan that has
+    any so that the state machines run their retrieve step."""
+    return [
         name
         for name, task in planned.tasks.items()
         if (spec := registry.spec(name)) is not None
         and spec.retrieves
         and not (task.context is not None and task.context.strip())
     ]
+
+
+def retrieve(planned: Plan, retriever: PassageSource | None) -> tuple[Plan, float | None]:
+    """Gives each task of a retrieving skill (QA) that has no context the knowledge base's passages for its subject;
+    the plan as it was, and no time, when there is no knowledge base or no such task."""
+    asking = needs_passages(planned)
     if retriever is None or not asking:
         return planned, None
     started = time.perf_counter()

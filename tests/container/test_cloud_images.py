@@ -14,15 +14,19 @@ import pytest
 
 from slmesh.bench import images
 from slmesh.bench.engine import Engine
+from slmesh.cloud.images import image_models
+from slmesh.cloud.kbstore import IndexLocation, push
+from slmesh.skills.registry import registry
 
 pytestmark = pytest.mark.container
 
 ROOT = Path(__file__).resolve().parents[2]
 SKILLS = images.model_functions()
+SKILL_FUNCTIONS = [spec.name for spec in registry.specs()]
 FUNCTION_EVENTS = {
     "router": ["router-direct.json", "express-input.json"],
-    "sentiment": ["sentiment-direct.json", "sentiment-sqs-batch.json"],
-    "qa": ["qa-direct.json", "qa-sqs-batch.json"],
+    "retrieve": ["retrieve-direct.json"],
+    **{skill: [f"{skill}-direct.json", f"{skill}-sqs-batch.json"] for skill in SKILL_FUNCTIONS},
     "aggregator": ["aggregator-direct.json"],
 }
 # What the bus delivers to the Standard state machine's rule, not to a function.
@@ -71,7 +75,7 @@ def test_image_installs_the_runtime_package_and_its_own_model_only(
     for absent in ("slmesh.training", "slmesh.bench", "slmesh.research", "torch", "transformers"):
         assert seen["found"][absent] is None, absent
     assert not [name for name in seen["task_root"] if name.startswith(("torch", "transformers"))]
-    assert seen["models"] == [skill]
+    assert seen["models"] == [image_models()[skill]], "the model the function reads, and no other"
 
 
 def test_router_image_answers_its_payloads(
@@ -83,7 +87,7 @@ def test_router_image_answers_its_payloads(
     lambda_checks.routed(fn, event("express-input.json"), cold_start=False)
 
 
-@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+@pytest.mark.parametrize("skill", SKILL_FUNCTIONS)
 def test_skill_image_answers_a_direct_invoke_and_a_batch_nobody_waits_for(
     built: dict[str, images.Built],
     function_container: Any,
@@ -98,7 +102,7 @@ def test_skill_image_answers_a_direct_invoke_and_a_batch_nobody_waits_for(
     lambda_checks.batch_without_waiters(fn, event(f"{skill}-sqs-batch.json"), skill)
 
 
-@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+@pytest.mark.parametrize("skill", SKILL_FUNCTIONS)
 def test_skill_image_answers_the_tokens_of_waiting_executions(
     container_engine: Engine,
     built: dict[str, images.Built],
@@ -115,6 +119,26 @@ def test_skill_image_answers_the_tokens_of_waiting_executions(
     container_engine.call(
         lambda_checks.batch_answers_tokens, aws_in_namespace, start, event(f"{skill}-sqs-batch.json"), skill
     )
+
+
+def test_retrieve_image_reads_its_index_from_s3(
+    container_engine: Engine,
+    built: dict[str, images.Built],
+    function_container: Any,
+    aws_in_namespace: Any,
+    namespace_moto: str,
+    demo_kb: Path,
+    event: Any,
+    lambda_checks: Any,
+) -> None:
+    location = IndexLocation(bucket="slmesh-container-kb", prefix="kb")
+    s3 = aws_in_namespace("s3")
+    container_engine.call(s3.create_bucket, Bucket=location.bucket)
+    container_engine.call(push, s3, demo_kb, location)
+    env = {"AWS_ENDPOINT_URL_S3": namespace_moto, "SLMESH_KB_BUCKET": location.bucket, "SLMESH_KB_PREFIX": "kb"}
+    fn = function_container(built["retrieve"].tag, "retrieve", env=env)
+
+    lambda_checks.retrieved(fn, event("retrieve-direct.json"), "bicycles.md")
 
 
 def test_aggregator_runs_in_the_base_image_on_the_layer(

@@ -17,6 +17,8 @@ import pytest
 
 from slmesh.bench import images
 from slmesh.bench.engine import Engine
+from slmesh.cloud.events import RoutedRequest
+from slmesh.skills.registry import registry
 
 pytestmark = pytest.mark.container
 
@@ -25,6 +27,7 @@ SAM = str(Path(sys.executable).parent / "sam")
 # Offline, Step Functions is unreachable and sam local passes only the variables the template declares, so
 # a batch's callbacks cannot go anywhere: this name resolves to the container's own loopback and fails at once.
 NO_STEP_FUNCTIONS = ["--add-host", "states.us-east-1.amazonaws.com:127.0.0.1"]
+SKILLS = [spec.name for spec in registry.specs()]
 
 
 @pytest.fixture(scope="module")
@@ -76,22 +79,26 @@ def test_sam_local_invoke_router(
     lambda_checks.routed(fn, event(payload), cold_start=True)
 
 
-@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+def _function(skill: str) -> str:
+    spec = registry.spec(skill)
+    assert spec is not None
+    return f"{spec.resource}Function"
+
+
+@pytest.mark.parametrize("skill", SKILLS)
 def test_sam_local_invoke_skill_direct(
     container_engine: Engine, sam_template: Path, event: Any, lambda_checks: Any, skill: str
 ) -> None:
-    fn = SamInvoked(container_engine, sam_template, f"{'QA' if skill == 'qa' else 'Sentiment'}Function")
+    fn = SamInvoked(container_engine, sam_template, _function(skill))
 
     lambda_checks.skill_answered(fn, event(f"{skill}-direct.json"), skill)
 
 
-@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+@pytest.mark.parametrize("skill", SKILLS)
 def test_sam_local_invoke_skill_batch_reports_what_it_could_not_answer(
     container_engine: Engine, sam_template: Path, event: Any, skill: str
 ) -> None:
-    fn = SamInvoked(
-        container_engine, sam_template, f"{'QA' if skill == 'qa' else 'Sentiment'}Function", *NO_STEP_FUNCTIONS
-    )
+    fn = SamInvoked(container_engine, sam_template, _function(skill), *NO_STEP_FUNCTIONS)
     batch = event(f"{skill}-sqs-batch.json")
 
     response = fn.invoke(batch)
@@ -99,6 +106,17 @@ def test_sam_local_invoke_skill_batch_reports_what_it_could_not_answer(
     # SQS redelivers each reported record: the poison one, and those whose callback found no Step Functions.
     assert response == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in batch["Records"]]}
     assert sum(line.get("message") == "task callback failed" for line in fn.logs()) == len(batch["Records"]) - 1
+
+
+def test_sam_local_invoke_retrieve_without_a_knowledge_base(
+    container_engine: Engine, sam_template: Path, event: Any
+) -> None:
+    payload = event("retrieve-direct.json")
+
+    answer = SamInvoked(container_engine, sam_template, "RetrieveFunction").invoke(payload)
+
+    # The template's default deploys no knowledge base: the plan comes back as the router sent it.
+    assert RoutedRequest.model_validate(answer) == RoutedRequest.model_validate(payload)
 
 
 def test_sam_local_invoke_aggregator_on_the_base_with_its_layer(

@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
+from slmesh.skills.registry import registry
+
 pytestmark = pytest.mark.contract
+SKILLS = [spec.name for spec in registry.specs()]
 
 
 def test_router_routes_the_canonical_request(lambda_function: Any, event: Any, lambda_checks: Any) -> None:
@@ -24,7 +27,7 @@ def test_router_rejects_a_bad_request_naming_the_field(lambda_function: Any) -> 
     assert {d["field"] for d in details} == {"prompt", "tone"}
 
 
-@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+@pytest.mark.parametrize("skill", SKILLS)
 def test_skill_answers_a_direct_invoke(lambda_function: Any, event: Any, lambda_checks: Any, skill: str) -> None:
     lambda_checks.skill_answered(lambda_function(skill), event(f"{skill}-direct.json"), skill)
 
@@ -54,7 +57,7 @@ def test_aggregator_merges_the_canonical_branches(lambda_function: Any, event: A
 # ---------------------------------------------------------------- SQS batches, answered through task tokens
 
 
-@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+@pytest.mark.parametrize("skill", SKILLS)
 def test_sqs_batch_answers_each_token_and_reports_partial_failures(
     lambda_function: Any, event: Any, lambda_checks: Any, aws: Any, moto_server: str, skill: str
 ) -> None:
@@ -66,7 +69,7 @@ def test_sqs_batch_answers_each_token_and_reports_partial_failures(
     )
 
 
-@pytest.mark.parametrize("skill", ["sentiment", "qa"])
+@pytest.mark.parametrize("skill", SKILLS)
 def test_sqs_batch_survives_tokens_no_execution_waits_for(
     lambda_function: Any, event: Any, lambda_checks: Any, moto_server: str, skill: str
 ) -> None:

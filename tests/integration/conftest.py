@@ -24,6 +24,7 @@ from samcli.yamlhelper import yaml_parse
 
 from slmesh.cloud.aggregation import make_aggregator_handler
 from slmesh.cloud.callbacks import StepFunctionsCallbacks
+from slmesh.cloud.retrieval import make_retrieve_handler
 from slmesh.cloud.routing import make_router_handler
 from slmesh.cloud.skill_worker import make_skill_handler
 from slmesh.cloud.statemachines import DEFINITIONS, placeholder, render
@@ -135,6 +136,7 @@ class Stack:
     def create_machine(self, asl_file: str, kind: str) -> str:
         values = {
             "RouterFunctionArn": "router",
+            "RetrieveFunctionArn": "retrieve",
             "AggregatorFunctionArn": "aggregator",
             "JobsTableName": self.table,
             "EventBusName": self.bus,
@@ -207,6 +209,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, real_skills: SkillSet) -> Iterator[St
         "POWERTOOLS_DEV": "false",
     }.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.delenv("SLMESH_KB_BUCKET", raising=False)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         mesh = ScriptedMesh(real_skills)
         lazy: Once[Any] = Once(lambda: mesh)
@@ -234,6 +237,9 @@ def stack(monkeypatch: pytest.MonkeyPatch, real_skills: SkillSet) -> Iterator[St
         stack = Stack(
             handlers={
                 "router": make_router_handler(lazy),
+                # No knowledge base deployed (SLMESH_KB_BUCKET unset): the router marks no plan, and this one would
+                # pass any plan unchanged; tests of the retrieve step deploy one (test_cloud_retrieve_step.py).
+                "retrieve": make_retrieve_handler(),
                 **{s.name: make_skill_handler(s.name, lazy, callbacks) for s in registry.specs()},
                 "aggregator": make_aggregator_handler(),
             },

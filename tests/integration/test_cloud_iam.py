@@ -132,10 +132,10 @@ def test_each_state_machine_reaches_only_what_its_definition_uses(resources: dic
     queues = {f"{spec.resource}Queue" for spec in registry.specs()}
     expected = {
         "AnalyzeExpressStateMachine": {
-            ("lambda:InvokeFunction", f) for f in {"RouterFunction", "AggregatorFunction", *skills}
+            ("lambda:InvokeFunction", f) for f in {"RouterFunction", "RetrieveFunction", "AggregatorFunction", *skills}
         },
         "AnalyzeJobsStateMachine": {
-            *(("lambda:InvokeFunction", f) for f in ("RouterFunction", "AggregatorFunction")),
+            *(("lambda:InvokeFunction", f) for f in ("RouterFunction", "RetrieveFunction", "AggregatorFunction")),
             *(("sqs:SendMessage*", q) for q in queues),
             ("dynamodb:PutItem", "JobsTable"),
             ("dynamodb:UpdateItem", "JobsTable"),
@@ -159,3 +159,22 @@ def test_the_api_calls_its_three_integrations_and_is_throttled(resources: dict[s
     [settings] = stage["Properties"]["MethodSettings"]
     assert settings["ThrottlingRateLimit"] <= plan["Throttle"]["RateLimit"]
     assert settings["ThrottlingBurstLimit"] <= plan["Throttle"]["BurstLimit"]
+
+
+def test_the_retrieve_function_reads_the_index_prefix_only_and_only_with_a_knowledge_base(
+    resources: dict[str, Any],
+) -> None:
+    role = _role_of(resources, "RetrieveFunction")
+    assert _statements(role) == [], "no inline access: without a knowledge base it reaches nothing"
+    attached = [r for r in resources.values() if r["Type"] == "AWS::IAM::Policy"]
+    [policy] = [p for p in attached if p["Properties"]["Roles"] == [{"Ref": "RetrieveFunctionRole"}]]
+    assert policy["Condition"] == "HasKnowledgeBase"
+    statements = {s["Action"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"s3:GetObject", "s3:ListBucket"}
+    bucket = "arn:${AWS::Partition}:s3:::${KnowledgeBaseBucket}"
+    assert statements["s3:GetObject"]["Resource"] == {"Fn::Sub": f"{bucket}/${{KnowledgeBasePrefix}}/*"}
+    assert statements["s3:ListBucket"]["Resource"] == {"Fn::Sub": bucket}
+    assert statements["s3:ListBucket"]["Condition"] == {
+        "StringLike": {"s3:prefix": {"Fn::Sub": "${KnowledgeBasePrefix}/*"}}
+    }
+    assert all(s["Effect"] == "Allow" for s in statements.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,12 @@ import pytest
 
 from slmesh.cloud.events import AnalysisCompleted
 from slmesh.schemas import AnalyzeResponse
+from slmesh.skills.registry import registry
 
 pytestmark = pytest.mark.integration
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
+RESERVED = "translate"
 CONTEXT = "The Eiffel Tower was completed in 1889 for the World's Fair in Paris. It is 330 metres tall."
 
 CASES = {
@@ -22,8 +25,16 @@ CASES = {
     "qa only": ("[qa] When was the Eiffel Tower completed?", ["qa"]),
     "both": ("[sentiment] [qa] Was the Eiffel Tower completed in 1889?", ["sentiment", "qa"]),
     "none": ("Write me a poem", []),
-    "summarize is reserved": ("[summarize] the Eiffel Tower", ["summarize"]),
+    "summarize": ("[summarize] the Eiffel Tower", ["summarize"]),
+    "a reserved skill": ("[translate] the Eiffel Tower", ["translate"]),
 }
+
+
+@pytest.fixture(autouse=True)
+def reserved() -> Iterator[None]:
+    """A skill the router may choose that nothing implements: answered unavailable, with no branch."""
+    with registry.reserving(**{RESERVED: "translation"}):
+        yield
 
 
 def _express_input(prompt: str) -> dict[str, Any]:
@@ -46,11 +57,11 @@ def test_express_routes_runs_and_aggregates(stack: Any, case: str) -> None:
     assert response.skills == skills
     assert set(response.outcomes) == set(skills)
     for skill in skills:
-        expected = "unavailable" if skill == "summarize" else "ok"
+        expected = "unavailable" if skill == RESERVED else "ok"
         assert response.outcomes[skill].status == expected, response.outcomes[skill]
     assert {"router", "aggregate", "total"} <= set(response.timings_ms)
-    invoked_skills = [name for name in stack.invocations if name in ("sentiment", "qa")]
-    assert sorted(invoked_skills) == sorted(s for s in skills if s != "summarize")
+    invoked_skills = [name for name in stack.invocations if registry.spec(name) is not None]
+    assert sorted(invoked_skills) == sorted(s for s in skills if s != RESERVED)
 
 
 def test_express_catches_a_crashed_skill_into_a_partial_answer(stack: Any) -> None:
@@ -133,9 +144,9 @@ def test_jobs_queue_each_skill_and_answer_by_task_token(stack: Any, queue_worker
     assert response.request_id == "job-1"
     assert response.skills == skills
     for skill in skills:
-        assert response.outcomes[skill].status == ("unavailable" if skill == "summarize" else "ok")
+        assert response.outcomes[skill].status == ("unavailable" if skill == RESERVED else "ok")
     queued = sorted(skill for skill, _, _ in workers.batches)
-    assert queued == sorted(s for s in skills if s != "summarize")
+    assert queued == sorted(s for s in skills if s != RESERVED)
     assert all(r == {"batchItemFailures": []} for _, _, r in workers.batches)
     [completed] = _completed_events(stack)
     assert completed.job_id == "job-1" and completed.status == "SUCCEEDED"

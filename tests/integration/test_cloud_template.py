@@ -17,6 +17,8 @@ from samcli.yamlhelper import yaml_parse
 
 from slmesh.cloud.apischema import gateway_request_schema
 from slmesh.cloud.events import AnalysisRequested
+from slmesh.cloud.images import image_models
+from slmesh.cloud.kbstore import DEFAULT_PREFIX
 from slmesh.cloud.statemachines import DEFINITIONS, placeholder, render
 from slmesh.schemas import MAX_CONTEXT_CHARS, MAX_PROMPT_CHARS
 from slmesh.skills.registry import registry
@@ -129,15 +131,17 @@ def test_model_functions_are_images_with_a_substitutable_base(template: dict[str
     assert "\nARG BASE_IMAGE=public.ecr.aws/lambda/python:3.12\n" in dockerfile
     assert re.findall(r"^FROM (\S+)", dockerfile, re.MULTILINE) == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
     assert len(re.findall(r"pip install .*--require-hashes", dockerfile)) == 1
-    assert re.findall(r"^COPY models/(\S+)", dockerfile, re.MULTILINE) == ["${SKILL}"], "one image, one model"
-    for name in ("RouterFunction", "SentimentFunction", "QAFunction"):
-        fn = functions[name]
-        skill = name.removesuffix("Function").lower()
-        assert fn["Properties"]["PackageType"] == "Image"
-        # The context infra/local/stage.py stages for this skill, which holds functions/Dockerfile.
-        assert fn["Metadata"]["DockerContext"] == f"build/contexts/{skill}"
+    assert re.findall(r"^COPY models/(\S+)", dockerfile, re.MULTILINE) == ["${MODEL}"], "one image, one model"
+    images = {name: fn for name, fn in functions.items() if fn["Properties"].get("PackageType") == "Image"}
+    by_function = {Path(fn["Metadata"]["DockerContext"]).name: fn for fn in images.values()}
+    assert set(by_function) == set(image_models()), "every model function has an image, and only those"
+    for function, fn in by_function.items():
+        # The context infra/local/stage.py stages for this function, which holds functions/Dockerfile and its app.py.
+        assert fn["Metadata"]["DockerContext"] == f"build/contexts/{function}"
+        assert (ROOT / "functions" / function / "app.py").is_file()
         assert fn["Metadata"]["Dockerfile"] == "Dockerfile"
-        assert fn["Metadata"]["DockerBuildArgs"] == {"SKILL": skill}
+        # The folder the function reads (a skill's `model`), not one named after the function.
+        assert fn["Metadata"]["DockerBuildArgs"] == {"MODEL": image_models()[function]}, function
     aggregator = functions["AggregatorFunction"]["Properties"]
     assert aggregator["Layers"] == [{"Ref": "SlmeshLayer"}]
     assert (ROOT / "layers/slmesh/Makefile").read_text().count("build-SlmeshLayer:") == 1
@@ -239,3 +243,37 @@ def test_bus_rule_matches_the_canonical_request_event(template: dict[str, Any]) 
     pattern = EventPattern.load(json.dumps(rule["Properties"]["Pattern"]))
     assert pattern.matches_event(event)
     assert not pattern.matches_event({**event, "detail-type": "AnalysisCompleted"})
+
+
+@pytest.mark.parametrize("machine", ["AnalyzeExpressStateMachine", "AnalyzeJobsStateMachine"])
+def test_both_machines_retrieve_between_routing_and_the_skills(template: dict[str, Any], machine: str) -> None:
+    props = template["Resources"][machine]["Properties"]
+    states = json.loads((ROOT / props["DefinitionUri"]).read_text())["States"]
+    assert states["Route"]["Next"] == "PassagesNeeded"
+    choice = states["PassagesNeeded"]
+    [rule] = choice["Choices"]
+    assert rule["Variable"].endswith(".needs_passages") and rule["BooleanEquals"] is True
+    assert rule["Next"] == "Retrieve" and choice["Default"] == "RunSkills"
+    task = states["Retrieve"]
+    assert task["Parameters"]["FunctionName"] == "${RetrieveFunctionArn}"
+    [retry] = task["Retry"]
+    assert all(error.startswith("Lambda.") for error in retry["ErrorEquals"])
+    # Any failure left continues with the plan as routed: the question is answered without passages, not lost.
+    assert task["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "RunSkills"}]
+    assert task["Next"] == "RunSkills"
+    assert props["DefinitionSubstitutions"]["RetrieveFunctionArn"] == {"Fn::GetAtt": ["RetrieveFunction", "Arn"]}
+    assert {"LambdaInvokePolicy": {"FunctionName": {"Ref": "RetrieveFunction"}}} in props["Policies"]
+
+
+def test_the_knowledge_base_is_a_parameter_and_none_by_default(template: dict[str, Any]) -> None:
+    parameters, resources = template["Parameters"], template["Resources"]
+    assert parameters["KnowledgeBaseBucket"]["Default"] == ""
+    assert parameters["KnowledgeBasePrefix"]["Default"] == DEFAULT_PREFIX
+    assert template["Conditions"]["HasKnowledgeBase"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "KnowledgeBaseBucket"}, ""]}]
+    }
+    for function in ("RouterFunction", "RetrieveFunction"):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        assert variables["SLMESH_KB_BUCKET"] == {"Ref": "KnowledgeBaseBucket"}, function
+        assert variables["SLMESH_KB_PREFIX"] == {"Ref": "KnowledgeBasePrefix"}, function
+    assert resources["RetrieveFunctionKnowledgeBasePolicy"]["Condition"] == "HasKnowledgeBase"

@@ -115,3 +115,52 @@ def test_class_bias_corrects_a_shifted_class() -> None:
     fitted = sentiment.fit_calibration(logits, labels, np.zeros(len(labels), dtype=int), with_bias=True)
     bias = fitted["class_bias"]
     assert bias[NEU] - (bias[NEG] + bias[POS]) / 2 == pytest.approx(1.5, abs=0.2)
+
+
+def test_a_soft_pole_target_pulls_toward_the_teachers_score() -> None:
+    # Given a binary positive row whose teacher says 0.7, the pole loss is lowest at p(positive | polar) = 0.7.
+    def loss_at(p_pos: float) -> float:
+        logits = torch.tensor([[np.log(1 - p_pos), 0.0, np.log(p_pos)]], dtype=torch.float64)
+        return float(
+            sentiment.sentiment_loss(
+                logits,
+                torch.tensor([POS]),
+                torch.tensor([1]),
+                sentiment.DESIGNS["polar_ce"],
+                pole_target=torch.tensor([0.7]),
+            )
+        )
+
+    assert loss_at(0.7) < min(loss_at(0.6), loss_at(0.8), loss_at(0.99))
+
+
+def test_hard_pole_targets_match_the_labels_only_loss() -> None:
+    logits = torch.tensor([[0.3, -0.2, 1.1], [2.0, 0.5, -1.0]])
+    labels, polar = torch.tensor([POS, NEG]), torch.tensor([1, 1])
+    design = sentiment.DESIGNS["polar_ce"]
+    hard = torch.tensor(sentiment.pole_targets([POS, NEG], None, 0.0))
+    assert float(sentiment.sentiment_loss(logits, labels, polar, design, pole_target=hard)) == pytest.approx(
+        float(sentiment.sentiment_loss(logits, labels, polar, design))
+    )
+
+
+def test_pole_targets_blend_label_and_teacher() -> None:
+    assert sentiment.pole_targets([POS, NEG], np.array([0.6, 0.2]), 0.5) == pytest.approx([0.8, 0.1])
+
+
+def test_balanced_weights_give_each_three_class_label_the_same_total() -> None:
+    rows = [{"labels": NEU, "polar_only": 0}] * 6 + [{"labels": NEG, "polar_only": 0}] * 2
+    rows += [{"labels": POS, "polar_only": 0}] * 4 + [{"labels": POS, "polar_only": 1}] * 50
+    weights = sentiment.class_weights(rows, "balanced")
+    totals = {label: weights[label] * n for label, n in ((NEU, 6), (NEG, 2), (POS, 4))}
+    assert totals[NEU] == pytest.approx(totals[NEG]) == pytest.approx(totals[POS])
+    assert sentiment.class_weights(rows, "none") == {}
+
+
+def test_row_weights_scale_each_rows_share_of_the_loss() -> None:
+    logits = torch.tensor([[0.3, -0.2, 1.1], [2.0, 0.5, -1.0]])
+    labels, polar = torch.tensor([NEU, NEG]), torch.tensor([0, 0])
+    design = sentiment.DESIGNS["polar_ce"]
+    per_row = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    weighted = sentiment.sentiment_loss(logits, labels, polar, design, weight=torch.tensor([3.0, 1.0]))
+    assert float(weighted) == pytest.approx(float((3 * per_row[0] + per_row[1]) / 4))

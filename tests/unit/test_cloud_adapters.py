@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from slmesh.cloud.skill_worker import INVALID_TASK, SKILL_ERROR, SkillBatch, run
 from slmesh.config import ConfigError
 from slmesh.lazy import Once
 from slmesh.schemas import AnalyzeRequest, RouterDecision, SkillOutcome, SkillTask
+from slmesh.skills.registry import registry
 from slmesh.skills.sentiment import SentimentResult
 
 pytestmark = pytest.mark.unit
@@ -212,12 +213,19 @@ def _decision(*skills: str) -> dict[str, Any]:
     return RouterDecision(skills=list(skills), scores={}, subject="s").model_dump()  # type: ignore[arg-type]
 
 
-def test_aggregate_fills_unavailable_failed_and_missing_skills() -> None:
+@pytest.fixture
+def translate_reserved() -> Iterator[None]:
+    """A skill the router may choose that nothing implements."""
+    with registry.reserving(translate="translation"):
+        yield
+
+
+def test_aggregate_fills_unavailable_failed_and_missing_skills(translate_reserved: None) -> None:
     started = datetime(2026, 1, 1, tzinfo=UTC)
     lambda_cause = json.dumps({"errorType": "RuntimeError", "errorMessage": "qa model crashed"})
     event = {
         "request_id": "r",
-        "decision": _decision("sentiment", "qa", "summarize"),
+        "decision": _decision("sentiment", "qa", "translate"),
         "router_ms": 3.0,
         "started_at": started.isoformat(),
         "results": [
@@ -229,7 +237,7 @@ def test_aggregate_fills_unavailable_failed_and_missing_skills() -> None:
     response = aggregate_event(event, now=started + timedelta(milliseconds=250))
 
     assert response.outcomes["qa"].error == "RuntimeError: qa model crashed"
-    assert response.outcomes["summarize"].status == "unavailable"
+    assert response.outcomes["translate"].status == "unavailable"
     assert response.outcomes["sentiment"].error == "no outcome was received"
     assert response.timings_ms["total"] == 250.0 and response.timings_ms["router"] == 3.0
 

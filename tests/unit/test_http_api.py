@@ -86,7 +86,7 @@ def test_healthz_lists_loaded_skills_for_get_head_and_any_query(server: Address)
     status, health, _ = call(server, "GET", "/healthz?probe=1")
     assert status == 200
     assert health["status"] == "ok" and health["router"] == "ok"
-    assert health["skills"] == {"sentiment": "ok", "qa": "ok", "summarize": "unavailable"}
+    assert health["skills"] == {"sentiment": "ok", "qa": "ok", "summarize": "ok"}
     status, nothing, reply = call(server, "HEAD", "/healthz")
     assert status == 200 and nothing is None and reply.getheader("content-type") == "application/json"
 

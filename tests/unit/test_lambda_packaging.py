@@ -82,3 +82,13 @@ def test_staging_refuses_a_function_without_a_model(tmp_path: Path) -> None:
     done = subprocess.run([*STAGE, "image", "aggregator", str(tmp_path / "x")], capture_output=True, text=True)
 
     assert done.returncode != 0 and "not a model function" in done.stderr
+
+
+@pytest.mark.parametrize("function", ["retrieve", "summarize"])
+def test_an_image_carries_the_model_its_function_reads_not_one_named_after_it(tmp_path: Path, function: str) -> None:
+    context = tmp_path / function
+    _stage("image", function, str(context))
+
+    assert [p.name for p in (context / "models").iterdir()] == ["embed"]
+    assert (context / "models" / "embed" / "model.onnx").is_file()
+    assert (context / "app.py").read_text() == (ROOT / "functions" / function / "app.py").read_text()

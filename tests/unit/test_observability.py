@@ -12,10 +12,11 @@ import pytest
 from aws_lambda_powertools import Tracer
 
 from slmesh.cloud.aggregation import make_aggregator_handler
+from slmesh.cloud.retrieval import make_retrieve_handler
 from slmesh.cloud.routing import make_router_handler
 from slmesh.cloud.skill_worker import make_skill_handler
 from slmesh.lazy import Once
-from slmesh.schemas import RouterDecision, SkillOutcome, SkillTask
+from slmesh.schemas import Passage, RouterDecision, SkillOutcome, SkillTask, Source
 from slmesh.skills.sentiment import SentimentResult
 
 pytestmark = pytest.mark.unit
@@ -40,6 +41,13 @@ class EchoMesh:
         return [SkillOutcome(skill=skill, status="ok", result=result, latency_ms=1.0) for _ in tasks]
 
 
+class EchoKnowledgeBase:
+    """Finds one passage for each question: the question itself."""
+
+    def passages(self, questions: Sequence[str]) -> list[list[Passage]]:
+        return [[Passage(text=q, source=Source(path="q.md", score=0.9))] for q in questions]
+
+
 @dataclass
 class Context:
     function_name: str = "f"
@@ -61,8 +69,11 @@ def test_no_handler_puts_its_response_into_a_trace(monkeypatch: pytest.MonkeyPat
     lazy: Once[Any] = Once(EchoMesh)
     task = {"request_id": "r-1", "skill": "sentiment", "subject": SECRET, "context": SECRET}
     aggregate = json.loads((EVENTS / "aggregator-direct.json").read_text())
+    plan = json.loads((EVENTS / "retrieve-direct.json").read_text())
+    plan["route"]["qa"]["subject"] = SECRET
     calls = [
         (make_router_handler(lazy), {"body": {"prompt": SECRET, "context": SECRET}}),
+        (make_retrieve_handler(Once(EchoKnowledgeBase)), plan),
         (make_skill_handler("sentiment", lazy), {"tasks": [task]}),
         (make_aggregator_handler(), {**aggregate, "decision": {**aggregate["decision"], "subject": SECRET}}),
     ]

@@ -21,6 +21,7 @@ from slmesh.skills.registry import SkillSet, registry
 from slmesh.skills.router import RouterSkill, subject_span
 from slmesh.skills.sentiment import SentimentResult
 from slmesh.skills.spans import Window, best_span
+from slmesh.skills.summarize import SummaryResult
 
 pytestmark = pytest.mark.unit
 
@@ -100,11 +101,23 @@ def _outcome(skill: str, status: str, error: str) -> SkillOutcome:
         return SkillOutcome(skill=skill, status=status, error=error, latency_ms=1.0)  # type: ignore[arg-type]
     spec = registry.spec(skill)
     assert spec is not None
-    result: Any = (
-        SentimentResult(label=error[:20] or "positive", score=0.5, scores={error[:20] or "positive": 0.5})
-        if spec.result_model is SentimentResult
-        else QAResult(answer=error or None, score=0.5)
-    )
+    result: Any
+    if spec.result_model is SentimentResult:
+        result = SentimentResult(label=error[:20] or "positive", score=0.5, scores={error[:20] or "positive": 0.5})
+    elif spec.result_model is QAResult:
+        result = QAResult(answer=error or None, score=0.5)
+    else:
+        words = len(error.split())
+        result = SummaryResult(
+            summary=error,
+            sentences=[error],
+            positions=[0],
+            words=words,
+            source_sentences=1,
+            source_words=words,
+            read="subject",
+            max_words=60,
+        )
     return SkillOutcome(skill=skill, status="ok", result=result, latency_ms=1.0)
 
 

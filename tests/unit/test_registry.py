@@ -65,3 +65,12 @@ def test_a_skill_cannot_be_registered_twice() -> None:
     with pytest.raises(ValueError, match="already registered"), registry.extended(QASkill):
         pass
     assert registry.names() == ("sentiment", "qa", "summarize")
+
+
+def test_a_reserved_skill_is_a_name_without_an_implementation() -> None:
+    with registry.reserving(translate="translation"):
+        assert registry.names() == ("sentiment", "qa", "summarize", "translate")
+        assert registry.spec("translate") is None and registry.title("translate") == "translation"
+    assert "translate" not in registry.names()
+    with pytest.raises(ValueError, match="already registered"), registry.reserving(qa="again"):
+        pass

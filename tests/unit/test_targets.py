@@ -6,6 +6,7 @@ import pytest
 
 from slmesh.orchestration import plan
 from slmesh.schemas import AnalyzeRequest, RouterDecision, SkillTask, Target
+from slmesh.skills.registry import registry
 
 pytestmark = pytest.mark.unit
 
@@ -42,14 +43,22 @@ def test_without_a_context_the_skill_falls_back_to_the_subject() -> None:
     assert planned.tasks["sentiment"].text == "Tell me the passage's sentiment"
 
 
-def test_qa_always_reads_both_and_a_reserved_skill_keeps_the_router_s_target() -> None:
+def test_qa_always_reads_both_and_the_one_text_skills_keep_the_router_s_target() -> None:
     router = Scripted(
         ["sentiment", "qa", "summarize"], {"sentiment": "subject", "qa": "context", "summarize": "context"}
     )
     planned = plan(AnalyzeRequest(prompt="Is it late? And summarise the notice", context=PASSAGE), router)
     assert planned.decision.targets == {"sentiment": "subject", "qa": "both", "summarize": "context"}
-    assert set(planned.tasks) == {"sentiment", "qa"}
     assert planned.tasks["qa"].target == "both"
+    assert planned.tasks["summarize"].text == PASSAGE
+
+
+def test_a_reserved_skill_keeps_the_router_s_target_and_gets_no_task() -> None:
+    with registry.reserving(translate="translation"):
+        router = Scripted(["sentiment", "translate"], {"sentiment": "subject", "translate": "context"})
+        planned = plan(AnalyzeRequest(prompt="Translate the notice", context=PASSAGE), router)
+        assert planned.decision.targets == {"sentiment": "subject", "translate": "context"}
+        assert set(planned.tasks) == {"sentiment"}
 
 
 def test_a_router_without_targets_sends_every_skill_to_the_subject() -> None:

@@ -24,8 +24,8 @@ EVENTS = REPOSITORY / "events"
 
 
 def image_for(logical_id: str, resource: dict[str, Any]) -> str:
-    """The engine's tag of an image function: the one functions/Dockerfile builds for its SKILL build argument."""
-    return images.image_tag(resource["Metadata"]["DockerBuildArgs"]["SKILL"])
+    """The engine's tag of an image function: the one built from its context, build/contexts/<function>."""
+    return images.image_tag(Path(resource["Metadata"]["DockerContext"]).name)
 
 
 def build_images(eng: Engine) -> dict[str, images.Built]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from slmesh.bench.engine import REPOSITORY, Engine, EngineUnavailableError, cache_dir, engine
 from slmesh.bench.stats import latency_samples, ms_since, summarize
+from slmesh.cloud.images import image_models
 
 AWS_BASE = "public.ecr.aws/lambda/python:3.12"
 STAND_IN_REPO = "slmesh/lambda-python"
@@ -41,9 +42,9 @@ _MANYLINUX = [f"manylinux_2_{minor}_x86_64" for minor in range(17, 35)] + ["many
 
 
 def model_functions() -> list[str]:
-    """The functions built as images: those with a model of their own (infra/local/stage.py's rule)."""
+    """The functions built as images: those slmesh.cloud.images gives a model (infra/local/stage.py's rule)."""
     apps = (REPOSITORY / "functions").glob("*/app.py")
-    return sorted(p.parent.name for p in apps if (REPOSITORY / "models" / p.parent.name).is_dir())
+    return sorted(p.parent.name for p in apps if p.parent.name in image_models())
 
 
 def python312() -> Path:
@@ -156,7 +157,7 @@ class Built:
 def build(eng: Engine, skill: str, no_cache: bool = False) -> Built:
     """One model function's image from its staged context; the build itself has no network."""
     started = time.perf_counter()
-    args = ["build", "--network", "none", "--build-arg", f"SKILL={skill}", "-t", image_tag(skill)]
+    args = ["build", "--network", "none", "--build-arg", f"MODEL={image_models()[skill]}", "-t", image_tag(skill)]
     eng.docker(*args, *(["--no-cache"] if no_cache else []), str(context_dir(skill)), timeout=1800)
     return Built(skill, image_tag(skill), round(time.perf_counter() - started, 1))
 

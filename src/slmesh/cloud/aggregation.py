@@ -33,7 +33,7 @@ def aggregate_event(event: Any, now: datetime | None = None) -> AnalyzeResponse:
                 skill=branch.skill, status="error", error=branch.failure.describe(), latency_ms=0.0
             )
             metrics.add_metric(name="SkillFailures", unit=MetricUnit.Count, value=1)
-    response = complete(parsed.request_id, parsed.decision, parsed.router_ms, outcomes)
+    response = complete(parsed.request_id, parsed.decision, parsed.router_ms, outcomes, retrieve_ms=parsed.retrieve_ms)
     if parsed.started_at is not None:
         finished = now or datetime.now(UTC)
         response.timings_ms["total"] = round((finished - parsed.started_at).total_seconds() * 1000.0, 3)

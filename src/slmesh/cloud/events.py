@@ -52,6 +52,12 @@ class RoutedRequest(_Edge):
     decision: RouterDecision
     route: dict[str, SkillTask | None]
     router_ms: float = Field(ge=0.0)
+    needs_passages: bool = Field(
+        default=False,
+        description="A knowledge base is deployed and a retrieving skill's task has no context: the state machines"
+        " run their retrieve step (slmesh.orchestration.needs_passages).",
+    )
+    retrieve_ms: float | None = Field(default=None, ge=0.0, description="Set by the retrieve function when it ran.")
 
 
 class DirectSkillEvent(_Edge):
@@ -112,6 +118,7 @@ class AggregateEvent(_Edge):
     request_id: str
     decision: RouterDecision
     router_ms: float = Field(ge=0.0)
+    retrieve_ms: float | None = Field(default=None, ge=0.0)
     results: list[BranchResult]
     started_at: datetime | None = Field(default=None, description="The execution's start, for the total.")
 

@@ -3,7 +3,8 @@
 infra/analyze-express.asl.json (sync path) and infra/analyze-jobs.asl.json (event path) are this module's output;
 a test fails when the committed files differ from what it generates. Each deployed skill gets one Parallel branch:
 Choice (chosen?) -> Task -> Catch -> Pass, with the placeholders `${<Resource>FunctionArn}` (Express) and
-`${<Resource>QueueUrl}` (jobs) that template.yaml fills through DefinitionSubstitutions.
+`${<Resource>QueueUrl}` (jobs) that template.yaml fills through DefinitionSubstitutions. Between routing and the
+skills, both run the retrieve step when the router marked the plan (`needs_passages`).
 """
 
 from __future__ import annotations
@@ -118,17 +119,41 @@ def _lambda_task(function: str, timeout: int, **fields: Any) -> Json:
     }
 
 
+def _passages_needed(flag: str) -> Json:
+    """The Choice before the skills: the retrieve step runs only for a plan the router marked."""
+    return {
+        "Type": "Choice",
+        "Choices": [{"Variable": flag, "BooleanEquals": True, "Next": "Retrieve"}],
+        "Default": "RunSkills",
+    }
+
+
+def _retrieve(timeout: int, **fields: Any) -> Json:
+    """The retrieve Task: Lambda's service errors retried; any failure left after that caught with the plan kept as
+    it was (ResultPath null), so the skills still run and QA says it found nothing rather than the request failing."""
+    return {
+        **_lambda_task("RetrieveFunctionArn", timeout, **fields),
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "RunSkills"}],
+        "Next": "RunSkills",
+    }
+
+
 def express() -> Json:
     """The sync path (POST /v1/analyze): route, run the chosen skills in parallel, aggregate."""
     return {
-        "Comment": "slmesh sync path (POST /v1/analyze): route, run the chosen skills in parallel, aggregate.",
+        "Comment": (
+            "slmesh sync path (POST /v1/analyze): route, retrieve passages when a question has no context, run the"
+            " chosen skills in parallel, aggregate."
+        ),
         "StartAt": "Route",
         "TimeoutSeconds": 29,
         "States": {
             "Route": {
                 **_lambda_task("RouterFunctionArn", 20, parameters={"Payload.$": "$"}, OutputPath="$.Payload"),
-                "Next": "RunSkills",
+                "Next": "PassagesNeeded",
             },
+            "PassagesNeeded": _passages_needed("$.needs_passages"),
+            "Retrieve": _retrieve(15, parameters={"Payload.$": "$"}, OutputPath="$.Payload"),
             "RunSkills": {
                 "Type": "Parallel",
                 "ResultPath": "$.results",
@@ -144,6 +169,7 @@ def express() -> Json:
                             "request_id.$": "$.request_id",
                             "decision.$": "$.decision",
                             "router_ms.$": "$.router_ms",
+                            "retrieve_ms.$": "$.retrieve_ms",
                             "results.$": "$.results",
                             "started_at.$": "$$.Execution.StartTime",
                         }
@@ -199,12 +225,21 @@ def _announce(status: str, field: str, value: str) -> Json:
     }
 
 
+_ROUTED = {
+    f"{name}.$": f"$.Payload.{name}"
+    for name in ("request_id", "decision", "route", "router_ms", "needs_passages", "retrieve_ms")
+}
+"""The router's (and the retrieve function's) output kept beside the job's event: everything but the Lambda
+response's envelope."""
+
+
 def jobs() -> Json:
     """The event path (AnalysisRequested on the bus): record, route, queue each chosen skill, aggregate, announce."""
     return {
         "Comment": (
-            "slmesh event path (AnalysisRequested on the bus): route, queue each chosen skill with a task token, "
-            "aggregate, record the job and announce AnalysisCompleted."
+            "slmesh event path (AnalysisRequested on the bus): route, retrieve passages when a question has no "
+            "context, queue each chosen skill with a task token, aggregate, record the job and announce "
+            "AnalysisCompleted."
         ),
         "StartAt": "RecordJob",
         "States": {
@@ -244,17 +279,16 @@ def jobs() -> Json:
                     "RouterFunctionArn",
                     60,
                     parameters={"Payload": {"body.$": "$.detail.request", "correlation_id.$": "$.detail.job_id"}},
-                    ResultSelector={
-                        "request_id.$": "$.Payload.request_id",
-                        "decision.$": "$.Payload.decision",
-                        "route.$": "$.Payload.route",
-                        "router_ms.$": "$.Payload.router_ms",
-                    },
+                    ResultSelector=_ROUTED,
                     ResultPath="$.routed",
                 ),
                 "Catch": _catch("$.error", "RecordFailure"),
-                "Next": "RunSkills",
+                "Next": "PassagesNeeded",
             },
+            "PassagesNeeded": _passages_needed("$.routed.needs_passages"),
+            "Retrieve": _retrieve(
+                60, parameters={"Payload.$": "$.routed"}, ResultSelector=_ROUTED, ResultPath="$.routed"
+            ),
             "RunSkills": {
                 "Type": "Parallel",
                 "Parameters": {"route.$": "$.routed.route"},
@@ -272,6 +306,7 @@ def jobs() -> Json:
                             "request_id.$": "$.routed.request_id",
                             "decision.$": "$.routed.decision",
                             "router_ms.$": "$.routed.router_ms",
+                            "retrieve_ms.$": "$.routed.retrieve_ms",
                             "results.$": "$.results",
                             "started_at.$": "$$.Execution.StartTime",
                         }

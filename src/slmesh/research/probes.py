@@ -195,6 +195,38 @@ def qa_threshold(args: argparse.Namespace) -> None:
             print(json.dumps({"threshold": threshold, "data": name, "exact_match": em, "f1": f1}))
 
 
+def summarize_latency(args: argparse.Namespace) -> None:
+    """The summariser's p50/p95 per text length: distinct Wikipedia paragraphs (SQuADShifts) joined to N words."""
+    from slmesh.datasets_io import read_records
+    from slmesh.skills.summarize import SummarizeSkill
+
+    share_threads(args.threads)
+    skill = SummarizeSkill.from_bundle(load_bundle(args.model_dir, "embed", verify=False))
+    paragraphs = list(dict.fromkeys(r["context"] for r in read_records(args.data_dir / args.source)))
+    for words in args.words:
+        text, taken = [], 0
+        for paragraph in paragraphs:
+            if taken >= words:
+                break
+            text.append(paragraph)
+            taken += len(paragraph.split())
+        cut = " ".join(" ".join(text).split()[:words])
+        result = skill.summarize(cut)
+        samples = sorted(latency_samples(partial(skill.summarize, cut), args.runs, 2))
+        print(
+            json.dumps(
+                {
+                    "words": words,
+                    "sentences": result.source_sentences,
+                    "threads": args.threads,
+                    "p50_ms": round(statistics.median(samples), 1),
+                    "p95_ms": round(samples[int(0.95 * (len(samples) - 1))], 1),
+                    "summary_words": result.words,
+                }
+            )
+        )
+
+
 STRATEGIES = ("head", "tail", "head-tail", "windows")
 
 
@@ -389,6 +421,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--thresholds", type=float, nargs="+", default=[float("-inf"), -2, 0, 2, 4, 5.87, 8])
+    p = probe("summarize-latency", summarize_latency, 20)
+    p.add_argument("--model-dir", type=Path, default=MODELS / "embed")
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    p.add_argument("--source", default="qa/squadshifts_new_wiki/train.jsonl.gz")
+    p.add_argument("--words", type=int, nargs="+", default=[250, 1000, 4000])
+    p.add_argument("--threads", type=int, default=2)
     p = probe("calibration", calibration, None)
     p.add_argument("--model-dir", type=Path, default=MODELS / "sentiment")
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))

@@ -30,6 +30,10 @@ class QASettings(CardSettings):
     max_answer_tokens: int = Field(default=30, gt=0)
     null_threshold: float = 0.0
     """Margin the best span's score must have over the no-answer score ([CLS]) to be given as the answer."""
+    retrieved_null_threshold: float | None = None
+    """The margin a span of a retrieved passage needs instead (None: `null_threshold`). A context the user sends is
+    meant to hold the answer; a retrieved passage is only the knowledge base's nearest text, often on the question's
+    topic without its answer, and the best of several passages is taken (docs/retrieval.md has the measurements)."""
     yes_no_threshold: float = 0.0
     """The margin above which a yes/no question below `null_threshold` still gets the sentence its best span lies in
     as evidence: span models score such questions low, the passage may still settle them."""
@@ -197,7 +201,7 @@ class QASkill(Skill[QASettings, QAResult]):
             decoded.append(best_span(found, self.settings.max_answer_tokens))
         return decoded
 
-    def _result(self, question: str, context: str, decoded: Decoded) -> QAResult:
+    def _result(self, question: str, context: str, decoded: Decoded, threshold: float | None = None) -> QAResult:
         span = decoded.best
         if span is None:
             return QAResult(answer=None, score=0.0, no_answer_reason="below_threshold")
@@ -205,7 +209,7 @@ class QASkill(Skill[QASettings, QAResult]):
         evidence = evidence_sentence(context, span.start, span.end)
         margin = span.score - decoded.null_score
         yes_no = is_yes_no(question)
-        if margin >= self.settings.null_threshold:
+        if margin >= (self.settings.null_threshold if threshold is None else threshold):
             return QAResult(
                 answer=context[span.start : span.end],
                 score=probability,
@@ -227,7 +231,8 @@ class QASkill(Skill[QASettings, QAResult]):
             return QAResult(answer=None, score=0.0, no_answer_reason="not_in_knowledge_base")
         margins = [d.best.score - d.null_score if d.best is not None else float("-inf") for d in decoded]
         best = int(np.argmax(margins))
-        result = self._result(question, passages[best].text, decoded[best])
+        threshold = self.settings.retrieved_null_threshold
+        result = self._result(question, passages[best].text, decoded[best], threshold)
         if result.no_answer_reason == "below_threshold":
             return result.model_copy(update={"no_answer_reason": "not_in_knowledge_base"})
         return result.model_copy(update={"start": None, "end": None, "source": passages[best].source})

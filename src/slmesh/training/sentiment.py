@@ -33,6 +33,8 @@ LABELS = SENTIMENT_CLASSES
 """Logit order of every three-class model."""
 POLES = [LABELS.index(name) for name in BINARY_CLASSES]
 NORMALIZE = "emoji_names"
+LOSS_KEYS = ("labels", "polar_only", "pole_target", "weight")
+"""Per-row inputs of `sentiment_loss` that the model's forward does not take."""
 TWEETS_TRAIN, TWEETS_DEV = "sentiment/tweets/train.jsonl.gz", "sentiment/tweets/dev.jsonl"
 
 
@@ -54,17 +56,55 @@ DESIGNS = {
 
 
 def sentiment_loss(
-    logits: torch.Tensor, labels: torch.Tensor, polar_only: torch.Tensor, design: Design, poles: Sequence[int] = POLES
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    polar_only: torch.Tensor,
+    design: Design,
+    poles: Sequence[int] = POLES,
+    pole_target: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean cross-entropy: three-way for three-class rows; for binary rows (`polar_only`) restricted to the two poles
-    (logsumexp over negative and positive only) when the design says so, which leaves the neutral logit untouched.
+    """Weighted mean cross-entropy: three-way for three-class rows; for binary rows (`polar_only`) restricted to the
+    two poles (logsumexp over negative and positive only) when the design says so, which leaves the neutral logit
+    untouched. `pole_target` is a binary row's probability of the positive pole (its label, or a teacher's score
+    blended in); `weight` a weight per row.
     """
     full = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
-    if not design.polar_only_loss:
+    if design.polar_only_loss:
+        pair = torch.tensor(list(poles), device=logits.device)
+        log_p = torch.log_softmax(logits[:, pair], dim=-1)
+        target = (labels == pair[1]).to(log_p.dtype) if pole_target is None else pole_target.to(log_p.dtype)
+        polar = -(target * log_p[:, 1] + (1 - target) * log_p[:, 0])
+        full = torch.where(polar_only.bool(), polar, full)
+    if weight is None:
         return full.mean()
-    pair = torch.tensor(list(poles), device=logits.device)
-    polar = torch.nn.functional.cross_entropy(logits[:, pair], (labels == pair[1]).long(), reduction="none")
-    return torch.where(polar_only.bool(), polar, full).mean()
+    weight = weight.to(full.dtype)
+    return (full * weight).sum() / weight.sum()
+
+
+def class_weights(features: Sequence[dict[str, Any]], kind: str) -> dict[int, float]:
+    """A loss weight per three-class label: `balanced` makes each class weigh as much in total (the SemEval measure
+    is recall averaged over classes, so the rare negative class counts as much as the common neutral one); `none`
+    weighs every row alike. Binary rows keep weight 1.
+    """
+    if kind == "none":
+        return {}
+    counts = np.bincount([f["labels"] for f in features if not f["polar_only"]], minlength=len(LABELS))
+    total = counts.sum()
+    return {c: float(total / (len(LABELS) * n)) for c, n in enumerate(counts) if n}
+
+
+def pole_targets(
+    labels: Sequence[int], teacher: np.ndarray | None, teacher_weight: float, poles: Sequence[int] = POLES
+) -> list[float]:
+    """A binary row's target probability of the positive pole: its label, blended with `teacher_weight` of a
+    teacher's (the served model's) calibrated probability. Distilling the served model keeps what it knows of the
+    binary sets while the tweets teach neutral ("learning without forgetting").
+    """
+    hard = [1.0 if label == poles[1] else 0.0 for label in labels]
+    if teacher is None or teacher_weight == 0.0:
+        return hard
+    return [(1.0 - teacher_weight) * h + teacher_weight * float(t) for h, t in zip(hard, teacher, strict=True)]
 
 
 class GatedHead(torch.nn.Linear):
@@ -135,6 +175,7 @@ def head_adapter(design: str, export_labels: Sequence[str] | None) -> Callable[[
 def featurize(
     tokenizer: Any, rows: list[dict[str, Any]], max_length: int, head: int, normalize: str = NORMALIZE
 ) -> list[dict[str, Any]]:
+    """Token ids and labels; `pole_target` and `weight` start as the label and 1 (`train` may replace them)."""
     clean = normalizer(normalize)
     encodings = tokenizer.encode_batch([clean(r["text"]) for r in rows])
     features = []
@@ -151,13 +192,15 @@ def featurize(
                 "token_type_ids": [0] * len(ids),
                 "labels": LABELS.index(name),
                 "polar_only": int(binary),
+                "pole_target": 1.0 if name == LABELS[POLES[1]] else 0.0,
+                "weight": 1.0,
             }
         )
     return features
 
 
 def _collate(features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    return pad_features(features, label_keys=("labels", "polar_only"))
+    return pad_features(features, label_keys=LOSS_KEYS)
 
 
 def fit_calibration(
@@ -200,9 +243,9 @@ def polar_trainer(design: Design, **kwargs: Any) -> Any:
         def compute_loss(
             self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
         ) -> Any:
-            labels, polar_only = inputs.pop("labels"), inputs.pop("polar_only")
+            labels, polar_only, target, weight = (inputs.pop(key) for key in LOSS_KEYS)
             outputs = model(**inputs)
-            loss = sentiment_loss(outputs.logits, labels, polar_only, design)
+            loss = sentiment_loss(outputs.logits, labels, polar_only, design, POLES, target, weight)
             return (loss, outputs) if return_outputs else loss
 
     trainer = PolarTrainer(**kwargs)
@@ -231,8 +274,15 @@ def train(
     export_labels: Sequence[str] | None = None,
     max_length: int = 512,
     head: int = 128,
+    teacher: Callable[[list[str]], np.ndarray] | None = None,
+    teacher_weight: float = 0.0,
+    weighting: str = "none",
 ) -> tuple[Any, Any, dict[str, Any]]:
-    """Trains, then fits the calibration on `calibration_rows` (dev) with the torch model's logits."""
+    """Trains, then fits the calibration on `calibration_rows` (dev) with the torch model's logits.
+
+    `teacher` gives texts' probability of the positive pole; binary rows learn `teacher_weight` of it beside their
+    label (`pole_targets`). `weighting` names the three-class rows' `class_weights`.
+    """
     from transformers import set_seed
 
     set_seed(cfg.seed)
@@ -240,6 +290,16 @@ def train(
     model = build_model(cfg.base_model, design)
     starting_point(model, cfg, head_adapter(design, export_labels))
     train_features = featurize(tokenizer, train_rows, max_length, head)
+    binary = [i for i, f in enumerate(train_features) if f["polar_only"]]
+    if teacher is not None and teacher_weight > 0.0 and binary:
+        scores = teacher([train_rows[i]["text"] for i in binary])
+        targets = pole_targets([train_features[i]["labels"] for i in binary], scores, teacher_weight)
+        for i, target in zip(binary, targets, strict=True):
+            train_features[i]["pole_target"] = target
+    weights = class_weights(train_features, weighting)
+    for f in train_features:
+        if not f["polar_only"]:
+            f["weight"] = weights.get(f["labels"], 1.0)
     random.Random(cfg.seed).shuffle(train_features)
     trainer = polar_trainer(
         DESIGNS[design],
@@ -262,6 +322,9 @@ def train(
         "design": design,
         "train_examples": len(train_features),
         "binary_train_examples": sum(f["polar_only"] for f in train_features),
+        "teacher_weight": teacher_weight if teacher is not None else 0.0,
+        "class_weighting": weighting,
+        **({"class_weights": {LABELS[c]: round(w, 4) for c, w in weights.items()}} if weights else {}),
         **trained(trainer, result, model.config.num_hidden_layers),
         "calibration_fits": fits,
     }

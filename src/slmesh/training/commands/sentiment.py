@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from slmesh.runtime import CARD_FILE, load_bundle, read_card
 from slmesh.skills.sentiment import SentimentSkill
@@ -34,11 +38,39 @@ def register(sub: Any) -> None:
         help="loss design for the binary rows (slmesh.training.sentiment.DESIGNS)",
     )
     p.add_argument(
+        "--distill-from",
+        type=Path,
+        default=None,
+        help="a sentiment model folder (the served one) whose pole probabilities the binary rows also learn",
+    )
+    p.add_argument(
+        "--distill-weight", type=float, default=0.5, help="share of a binary row's target that is the teacher's"
+    )
+    p.add_argument(
+        "--class-weighting",
+        choices=["none", "balanced"],
+        default="none",
+        help="weights of the three-class rows' classes (slmesh.training.sentiment.class_weights)",
+    )
+    p.add_argument(
         "--vector-scaling",
         action=argparse.BooleanOptionalAction,
         default=False,
         help="calibrate with a bias per class besides the temperature",
     )
+
+
+def teacher(folder: Path, threads: int) -> Callable[[list[str]], np.ndarray]:
+    """The positive pole's share of the two poles' calibrated probabilities, as the model in `folder` serves them."""
+    skill = SentimentSkill.from_bundle(load_bundle(folder, "sentiment", threads))
+    neg, pos = (skill.labels.index(name) for name in ("negative", "positive"))
+
+    def score(texts: list[str]) -> np.ndarray:
+        probs = skill.probabilities(skill.logits(texts))
+        share: np.ndarray = probs[:, pos] / (probs[:, neg] + probs[:, pos])
+        return share
+
+    return score
 
 
 def run(args: argparse.Namespace) -> None:
@@ -66,6 +98,9 @@ def run(args: argparse.Namespace) -> None:
             export_labels,
             args.max_length,
             args.head,
+            teacher(args.distill_from, args.threads) if args.distill_from else None,
+            args.distill_weight,
+            args.class_weighting,
         )
     )
     args.out.mkdir(parents=True, exist_ok=True)
