@@ -164,15 +164,15 @@ class Engine:
             raise RuntimeError(f"docker {' '.join(args[:3])} failed ({done.returncode}): {done.stderr[-1500:]}")
         return done.stdout
 
-    def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` on a thread inside the namespace: its sockets reach ports published there."""
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(*args, **kwargs)` on a thread inside the namespace: its sockets reach ports published there."""
         if self.netns is None:
-            return fn(*args)
+            return fn(*args, **kwargs)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
                 max_workers=4, initializer=_enter_netns, initargs=(str(NETNS_DIR / self.netns),)
             )
-        return self._pool.submit(fn, *args).result()
+        return self._pool.submit(fn, *args, **kwargs).result()
 
     def free_port(self) -> int:
         return self.call(_free_port)
