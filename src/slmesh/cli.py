@@ -385,6 +385,9 @@ def parser() -> argparse.ArgumentParser:
         "Every limit below is also read from its environment variable; a flag wins.",
     )
     _serve_flags(serve)
+    serve.add_argument(
+        "--kb", type=Path, help="knowledge base for questions without a context, opened at start (default: $SLMESH_KB)"
+    )
     serve.set_defaults(handler=cmd_serve)
 
     evaluate = sub.add_parser("eval", help="measure a skill on a labelled file; prints one JSON object")

@@ -40,11 +40,13 @@ class Pipeline:
 
     @classmethod
     def from_settings(cls, settings: Settings, large_requests: int = 1) -> Pipeline:
+        """The pipeline of `settings`. Its knowledge base is opened here, so a stale or broken index stops `slmesh
+        serve` and `slmesh ask` at start (`InvalidIndexError`, a ValueError) instead of failing their questions."""
         from slmesh.kb.retrieval import Retriever
 
         models = ModelStore(settings.models_dir, settings.threads)
         retriever = (
-            Retriever(settings.kb, models, settings.kb_top_k, settings.kb_min_score)
+            Retriever(settings.kb, models, settings.kb_top_k, settings.kb_min_score).open()
             if settings.kb is not None
             else None
         )

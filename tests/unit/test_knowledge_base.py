@@ -4,12 +4,15 @@ threshold, and questions without a context answered from the demo documents with
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from slmesh.config import Settings
 from slmesh.embedding import Embedder
 from slmesh.kb.index import MANIFEST_FILE, InvalidIndexError, KnowledgeBase, StaleIndexError, ingest
 from slmesh.kb.retrieval import Retriever
@@ -64,10 +67,9 @@ def test_search_finds_the_document_that_holds_the_answer(demo_index: Path, embed
     assert hits[0].score >= hits[1].score >= hits[2].score
 
 
-def test_an_index_built_by_another_embedding_model_is_refused(
-    demo_index: Path, embedder: Embedder, tmp_path: Path
-) -> None:
-    # Given a copy of the index whose manifest names another model
+@pytest.fixture
+def stale_index(demo_index: Path, tmp_path: Path) -> Path:
+    """A copy of the demo index whose manifest names another embedding model."""
     copy = tmp_path / "copy"
     copy.mkdir()
     for file in demo_index.iterdir():
@@ -75,9 +77,34 @@ def test_an_index_built_by_another_embedding_model_is_refused(
     manifest = json.loads((copy / MANIFEST_FILE).read_text())
     manifest["embed_model_sha256"] = "0" * 64
     (copy / MANIFEST_FILE).write_text(json.dumps(manifest))
-    # Then opening it is refused, naming what to do
+    return copy
+
+
+def test_an_index_built_by_another_embedding_model_is_refused(stale_index: Path, embedder: Embedder) -> None:
+    # Opening it is refused, naming what to do
     with pytest.raises(StaleIndexError, match="slmesh kb ingest"):
-        KnowledgeBase.open(copy, embedder)
+        KnowledgeBase.open(stale_index, embedder)
+
+
+def test_a_stale_index_stops_the_pipeline_at_start_not_at_the_first_question(stale_index: Path) -> None:
+    with pytest.raises(StaleIndexError, match="slmesh kb ingest"):
+        Pipeline.from_settings(Settings(kb=stale_index))
+
+
+def test_serve_refuses_to_start_on_a_stale_index_in_one_line(stale_index: Path) -> None:
+    # When the server is started on it (port 0: it would bind any free port if it got that far)
+    done = subprocess.run(
+        [sys.executable, "-m", "slmesh.cli", "serve", "--host", "127.0.0.1", "--port", "0", "--kb", str(stale_index)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # Then it exits before serving, with one line that says what to run
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "slmesh serving" not in done.stdout
+    assert [line for line in done.stderr.splitlines() if line.strip()] == [
+        line for line in done.stderr.splitlines() if "slmesh kb ingest" in line
+    ]
 
 
 def test_a_folder_without_an_index_is_refused(tmp_path: Path, embedder: Embedder) -> None:

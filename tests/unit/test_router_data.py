@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from slmesh.training import router_data, router_wording
-from slmesh.training.router_data import SubjectPools, generate, handwritten_sets
+from slmesh.training.router_data import RouterExample, SubjectPools, generate, handwritten_sets
 from slmesh.training.router_wording import QA_LEADS, SPLIT_PHRASINGS, held_out_wordings, plain, split_phrasings
 
 pytestmark = pytest.mark.unit
@@ -103,8 +105,10 @@ def test_indirect_questions_tag_the_clause_after_the_lead() -> None:
         for e in generate(POOLS, 200, seed=seed, held_out=False)
         if e.tasks == ["qa"] and after_lead(e.prompt[: e.subject_start])
     }
-    # Only questions that start like one become a "tell me ..." clause, lowercased and without the question mark.
-    assert tagged == {"when did the bridge open", "who founded the company"}
+    # Only questions that start like one become a "tell me ..." clause, lowercased and without the question mark
+    # (the other clauses after a lead are the statement-form questions' templates).
+    from_pools = {t for t in tagged if any(plain(t) == plain(q) for q in POOLS.questions)}
+    assert from_pools == {"when did the bridge open", "who founded the company"}
 
 
 def test_no_held_out_phrasing_is_part_of_a_training_phrasing() -> None:
@@ -152,6 +156,9 @@ def test_clinc_questions_about_the_world_are_qa_and_assistant_requests_are_not(t
             {"text": "tell me the weather in paris", "intent": "weather", "domain": "utility"},
             {"text": "set an alarm for seven", "intent": "alarm", "domain": "utility"},
             {"text": "are you a bot", "intent": "are_you_a_bot", "domain": "small_talk"},
+            {"text": "how do i create a meeting", "intent": "schedule_meeting", "domain": "work"},
+            {"text": "can you book me a table for two", "intent": "restaurant_reservation", "domain": "dining"},
+            {"text": "what is 12 times 7", "intent": "calculator", "domain": "utility"},
         ],
     }
     for name, records in rows.items():
@@ -161,7 +168,9 @@ def test_clinc_questions_about_the_world_are_qa_and_assistant_requests_are_not(t
             handle.writelines(json.dumps(r) + "\n" for r in records * 10)
     pools = SubjectPools.from_data_dir(tmp_path, "train")
     assert not pools.reviews
-    assert set(pools.info_questions) == {"tell me the weather in paris"}
+    # A question that looks something up is QA's whatever its intent; a command phrased as a question is not, nor a
+    # question only a tool answers
+    assert set(pools.info_questions) == {"tell me the weather in paris", "how do i create a meeting"}
     assert set(pools.requests) == {"set an alarm for seven"}
     assert set(pools.chatter) == {"are you a bot"}
 
@@ -230,3 +239,159 @@ def test_generation_is_reproducible_from_the_seed() -> None:
     again = [e.prompt for e in generate(POOLS, 50, seed=7, held_out=True)]
     assert first == again
     assert first != [e.prompt for e in generate(POOLS, 50, seed=8, held_out=True)]
+
+
+def _of_kind(kind: str, count: int = 400, held_out: bool = False) -> list[RouterExample]:
+    rng = random.Random(5)
+    return [router_data._example(kind, POOLS, rng, held_out) for _ in range(count)]
+
+
+def _subject(example: RouterExample) -> str:
+    return example.prompt[example.subject_start : example.subject_end]
+
+
+def _asks(text: str) -> bool:
+    """Whether `text` is one of the pools' questions, whatever its casing and end punctuation."""
+    return bool(text) and any(plain(text) == plain(q) for q in POOLS.questions)
+
+
+def test_the_kind_shares_sum_to_one_and_include_the_v14_kinds() -> None:
+    assert sum(router_data.KINDS.values()) == pytest.approx(1.0)
+    assert {"statement_question", "event_report", "writer_feeling", "noisy"} <= set(router_data.KINDS)
+    assert min(router_data.KINDS.values()) >= 0.015
+
+
+def test_a_question_typed_as_a_statement_or_without_its_mark_is_qa_on_the_question() -> None:
+    # Given questions typed with no question mark ("wondering if the pool is open on sundays")
+    examples = _of_kind("statement_question")
+    leads = {lead.lower() for lead in [*QA_LEADS, *router_wording.STATEMENT_LEADS]}
+    for example in examples:
+        # Then each is QA alone, with the question or the clause after the lead as the subject
+        assert example.tasks == ["qa"], example.prompt
+        assert "?" not in example.prompt
+        assert _subject(example).strip()
+        lead = example.prompt[: example.subject_start].strip().lower()
+        assert not lead or lead in leads, example.prompt
+    # And some are bare yes/no questions, some a lead and a clause
+    assert any(e.subject_start == 0 for e in examples)
+    assert any(e.subject_start > 0 for e in examples)
+
+
+def test_a_copula_question_turns_into_statement_order_only_where_that_reads_well() -> None:
+    assert router_data._declarative("What is the capital of France?") == "what the capital of France is"
+    assert router_data._declarative("how long was the war") == "how long the war was"
+    assert router_data._declarative("Where is the tower located?") is None
+    assert router_data._declarative("What is the film about?") is None
+    assert router_data._declarative("When did the bridge open?") is None
+
+
+def test_a_bare_event_report_is_sentiment_only_on_the_whole_prompt() -> None:
+    # Given reports of what happened with no instruction ("the bus didn't turn up for the third day running")
+    examples = _of_kind("event_report")
+    for example in examples:
+        # Then they go to sentiment alone, on the whole prompt, never to QA
+        assert example.tasks == ["sentiment"], example.prompt
+        assert example.targets == {"sentiment": "subject"}
+        assert _subject(example) == example.prompt
+        assert "?" not in example.prompt
+    # And stances ("I'm sick of ...") come with the events
+    prompts = " | ".join(e.prompt.lower() for e in examples)
+    assert "sick of" in prompts or "can't stand" in prompts or "can't believe how" in prompts
+
+
+def test_a_question_about_how_the_writer_feels_is_sentiment_of_the_context_not_qa() -> None:
+    # Given questions about a text's writer ("is the customer angry in this email?")
+    examples = _of_kind("writer_feeling", 600)
+    asked = [e for e in examples if not any(plain(q) in plain(e.prompt) for q in POOLS.questions)]
+    for example in asked:
+        # Then they are sentiment alone: of the context, or of the text quoted in the prompt
+        assert example.tasks == ["sentiment"], example.prompt
+        quoted = any(o in example.prompt for o in POOLS.opinions)
+        assert example.targets == {"sentiment": "subject" if quoted else "context"}, example.prompt
+    assert {e.targets["sentiment"] for e in asked} == {"subject", "context"}
+    # And a question asked beside one is QA's subject, with the sentiment still on the context
+    with_question = [e for e in examples if e not in asked]
+    assert with_question
+    for example in with_question:
+        assert example.tasks == ["sentiment", "qa"] and example.targets == {"sentiment": "context"}
+        assert _asks(_subject(example))
+
+
+@pytest.mark.parametrize("reference", ["the review", "the article", "the doc", "the transcript", "the comment"])
+def test_a_short_reference_to_an_attached_text_sends_each_skill_to_the_context(reference: str) -> None:
+    examples = [e for e in _of_kind("attached", 6000) if f" {reference} " in f" {plain(e.prompt)} "]
+    task_sets = {tuple(e.tasks) for e in examples}
+    assert {("sentiment",), ("summarize",), ("sentiment", "summarize")} <= task_sets, reference
+    for example in examples:
+        assert set(example.targets.values()) == {"context"}, example.prompt
+        assert ("qa" in example.tasks) == _asks(_subject(example))
+
+
+def test_a_noisy_instruction_before_a_statement_asks_for_no_answer() -> None:
+    # Given misspelt and text-speak instructions before a text ("analyze sentimant: the food was cold")
+    examples = _of_kind("noisy", 800)
+    for example in examples:
+        subject = _subject(example)
+        # Then QA is chosen only when the text is a question, and the text is the subject
+        assert ("qa" in example.tasks) == _asks(subject), example.prompt
+        assert example.prompt.endswith(subject)
+    # And some are in capitals, summarise requests among them, with no QA
+    shouted = [e for e in examples if e.prompt.isupper() and "summarize" in e.tasks]
+    assert shouted and all("qa" not in e.tasks for e in shouted)
+
+
+def test_misspellings_and_text_speak_keep_their_held_out_variants_for_the_test_split() -> None:
+    for word, spellings in router_wording.NOISY_WORDS.items():
+        assert not set(split_phrasings(spellings, True)) & set(split_phrasings(spellings, False)), word
+    variants = router_wording.NOISY_WORDS["sentiment"]
+    seen = {
+        split: {router_data._noisy("the sentiment", random.Random(i), split) for i in range(200)}
+        for split in (False, True)
+    }
+    for split, texts in seen.items():
+        articles = [*split_phrasings(router_wording.NOISY_WORDS["the"], split), "the"]
+        spellings = [*split_phrasings(variants, split), "sentiment"]
+        assert texts <= {f"{a} {s}" for a in articles for s in spellings}, split
+    assert "the sentimnet" in seen[False]
+
+
+def test_held_out_statement_leads_and_noisy_instructions_reach_only_the_test_split() -> None:
+    def prompts(held_out: bool) -> str:
+        kinds = ("statement_question", "noisy")
+        return " | ".join(plain(e.prompt) for k in kinds for e in _of_kind(k, 1500, held_out))
+
+    train, test = prompts(False), prompts(True)
+    lists = ("STATEMENT_LEADS", "NOISY_SENTIMENT", "NOISY_SUMMARIZE", "NOISY_SUMMARIZE_SENTIMENT", "NOISY_QA")
+    held = [w for name in lists for w in split_phrasings(getattr(router_wording, name), True)]
+    for wording in map(plain, held):
+        assert f"| {wording} " not in f"| {train}", wording
+    assert any(f"| {plain(w)} " in f"| {test}" for w in held)
+
+
+def test_long_prompts_carry_every_multi_skill_request_at_either_end_within_what_the_router_reads() -> None:
+    # Given long texts with their requests
+    low, _ = router_data.LONG_WORDS
+    rng = random.Random(4)
+    text = router_data._long_text(POOLS, rng)
+    assert len(text.split()) >= low
+    sides: dict[tuple[str, ...], set[str]] = {}
+
+    def pick(items: Sequence[str]) -> str:
+        return rng.choice(split_phrasings(items, held_out=False))
+
+    for _ in range(3000):
+        example = router_data._long_example(text, "When did the bridge open?", pick, rng, held_out=False)
+        at = example.prompt.find(text[:40])
+        before, after = example.prompt[:at], example.prompt[at + len(text) :]
+        # Then the request sits in the head or the tail of the prompt, where the router reads
+        assert len(before.split()) <= 40 and len(after.split()) <= 40, example.prompt[:200]
+        side = "before" if before.strip(" \n\"'\u201c\u201d\u00ab") else "after"
+        sides.setdefault(tuple(example.tasks), set()).add(side)
+    # And every request of two or three skills comes both before and after the text
+    for tasks in [
+        ("sentiment", "qa"),
+        ("sentiment", "summarize"),
+        ("qa", "summarize"),
+        ("sentiment", "qa", "summarize"),
+    ]:
+        assert sides[tasks] == {"before", "after"}, tasks

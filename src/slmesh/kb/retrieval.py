@@ -31,6 +31,12 @@ class Retriever:
     def knowledge_base(self) -> KnowledgeBase:
         return self._kb.get()
 
+    def open(self) -> Retriever:
+        """Opens the knowledge base now; raises `InvalidIndexError` (`StaleIndexError` included) for one that cannot
+        be served."""
+        self._kb.get()
+        return self
+
     def passages(self, questions: Sequence[str]) -> list[list[Passage]]:
         """Per question, up to `top_k` passages best first, within `BAND` of the best; none when the best scores
         under `min_score`."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import re
 import zlib
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,9 @@ TRAIN_FILES = (
 DEV_FILES = ("qa/qed_nq/dev.jsonl.gz", "qa/subjqa/dev.jsonl", "qa/subjqa/dev_unanswerable.jsonl.gz")
 WIKI_FILE = "qa/squadshifts_new_wiki/train.jsonl.gz"
 WIKI_DEV = "squadshifts_new_wiki_dev"
+NEGATIVE_FILES = (WIKI_FILE, "qa/qed_nq/train.jsonl.gz")
+"""The files given same-topic negatives: factual questions, which another passage of the article does not answer.
+A review's subjective question ("How is the hotel?") is answered by any review of the same product."""
 
 
 def in_wiki_dev(row: dict[str, Any]) -> bool:
@@ -140,12 +145,183 @@ def train(
     return model, tokenizer, {"summary": summary, "inference": inference}
 
 
-def default_rows(data_dir: Path, files: tuple[str, ...]) -> list[dict[str, Any]]:
+_FUNCTION_WORDS = (
+    "a an the of to in on at for by with from and or but is are was were be been do does did how what "
+    "when where who whom which why whose can could would should will shall may might must i you he she it "
+    "we they me my your his her its our their this that these those there here about as into than then so "
+    "not no yes much many"
+)
+FUNCTION_WORDS = frozenset(_FUNCTION_WORDS.split())
+CANDIDATES = 200
+"""At most this many passages, drawn at random, are scored for each question."""
+MAX_PASSAGE_CHARS = 2000
+"""About one 384-token window."""
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in FUNCTION_WORDS}
+
+
+def same_topic_negatives(rows: list[dict[str, Any]], share: float, seed: int) -> list[dict[str, Any]]:
+    """Unanswerable rows made from answerable ones: the question with the passage that best matches it and lacks its
+    answer.
+
+    A `share` of the answerable questions, drawn with `seed`, each get one. The passage comes from the same title (the
+    article, the product) when it has others, else from the whole list; at most `CANDIDATES` of them, drawn at
+    random, are scored, and the one sharing most content words with the question wins: what retrieval hands QA when
+    the question's own passage is missing, an attribute of a related thing, the case a margin threshold cannot
+    refuse. A passage holding any gold answer (normalised, as a substring) is never used, nor one longer than
+    `MAX_PASSAGE_CHARS` (an unanswerable row keeps every window, and a paper would add dozens).
+    """
+    from slmesh.evaluation.squad import normalize_answer
+
+    rng = random.Random(seed)
+    # dicts keep the first-seen order, so a seed draws the same passages every run.
+    by_title: dict[str, dict[str, None]] = defaultdict(dict)
+    for row in rows:
+        if len(row["context"]) <= MAX_PASSAGE_CHARS:
+            by_title[row["title"]][row["context"]] = None
+    everything = [c for contexts in by_title.values() for c in contexts]
+    words = {c: _content_words(c) for c in everything}
+    normalised = {c: normalize_answer(c) for c in everything}
+    negatives = []
+    for row in rows:
+        gold = [normalize_answer(t) for t in row["answers"]["text"]]
+        if not gold or rng.random() >= share:
+            continue
+        own = [c for c in by_title[row["title"]] if c != row["context"]]
+        pool = own or everything
+        pool = rng.sample(pool, CANDIDATES) if len(pool) > CANDIDATES else pool
+        question = _content_words(row["question"])
+        allowed = [c for c in pool if c != row["context"] and not any(g and g in normalised[c] for g in gold)]
+        if not allowed:
+            continue
+        passage = max(allowed, key=lambda c: len(question & words[c]))
+        negatives.append(
+            {
+                "id": f"{row['id']}-negative",
+                "title": row["title"],
+                "question": row["question"],
+                "context": passage,
+                "answers": {"text": [], "answer_start": []},
+            }
+        )
+    return negatives
+
+
+RELATED_THINGS = (
+    "a replica of",
+    "a copy of",
+    "a rival of",
+    "the successor to",
+    "the predecessor of",
+    "an accessory for",
+    "a spare part for",
+    "a subsidiary of",
+    "a smaller version of",
+    "a competitor of",
+    "the sister of",
+    "a neighbour of",
+    "a sequel to",
+    "a model of",
+)
+"""What `related_thing_negatives` puts before the question's topic: after it the passage tells of another thing."""
+DETERMINERS = frozenset({"the", "a", "an", "its", "his", "her", "their", "our", "this", "that"})
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _topic_mention(question: str, sentence: str, answer: tuple[int, int]) -> int | None:
+    """Where, in `sentence`, the noun phrase naming the question's topic starts: the longest run of words the
+    question shares with it, outside the answer, that follows a determiner or starts with a capital inside the
+    sentence (a name) and holds a content word; its determiner included. None when there is no such run."""
+    asked = {w.lower() for w in _WORD.findall(question)}
+    words = list(_WORD.finditer(sentence))
+    best: int | None = None
+    best_len = 0
+    for i, first in enumerate(words):
+        if first.group().lower() not in asked or first.group().lower() in FUNCTION_WORDS:
+            continue
+        j = i
+        while (
+            j < len(words)
+            and words[j].group().lower() in asked
+            and (words[j].end() <= answer[0] or words[j].start() >= answer[1])
+            and (j == i or words[j].start() - words[j - 1].end() <= 1)
+        ):
+            j += 1
+        previous = words[i - 1].group() if i > 0 else ""
+        gap = sentence[words[i - 1].end() : first.start()] if i > 0 else ""
+        determined = previous.lower() in DETERMINERS and (i == 1 or not previous[0].isupper())
+        # The start of a name, not a word inside one or inside a quoted title.
+        named = bool(previous) and first.group()[0].isupper() and not previous[0].isupper() and gap == " "
+        if (determined or named) and j - i > best_len:
+            best, best_len = (words[i - 1].start() if determined else first.start()), j - i
+    return best
+
+
+def related_thing_negatives(rows: list[dict[str, Any]], share: float, seed: int) -> list[dict[str, Any]]:
+    """Unanswerable rows made by rewriting the sentence that answers: the question's topic there becomes a related
+    thing ("The Aurora X2 costs 199 euros" -> "A spare part for the Aurora X2 costs 199 euros").
+
+    The answer's words stay in the passage, on the question's topic, next to the question's words: the attribute of a
+    related thing, which a model trained only on passages that answer or are about something else reads as the
+    answer. A `share` of the answerable questions, drawn with `seed`, are tried; one whose answer occurs more than
+    once in its passage, or whose answering sentence shares no content word with it outside the answer, gets none.
+    """
+    rng = random.Random(seed)
+    negatives = []
+    for row in rows:
+        texts, starts = row["answers"]["text"], row["answers"]["answer_start"]
+        if not texts or rng.random() >= share:
+            continue
+        context, answer, start = row["context"], texts[0], starts[0]
+        if not answer or context.lower().count(answer.lower()) != 1 or context[start : start + len(answer)] != answer:
+            continue
+        sentence_start = max((m.end() for m in _SENTENCE_END.finditer(context, 0, start)), default=0)
+        found = _SENTENCE_END.search(context, start + len(answer))
+        sentence_end = found.start() if found else len(context)
+        sentence = context[sentence_start:sentence_end]
+        local = (start - sentence_start, start - sentence_start + len(answer))
+        mention = _topic_mention(row["question"], sentence, local)
+        if mention is None:
+            continue
+        at = sentence_start + mention
+        phrase = rng.choice(RELATED_THINGS)
+        if at == sentence_start:
+            # "The X2 costs" -> "A spare part for the X2 costs": only a determiner opens a sentence here.
+            phrase = phrase[0].upper() + phrase[1:]
+            context = context[:at] + context[at].lower() + context[at + 1 :]
+        negatives.append(
+            {
+                "id": f"{row['id']}-related",
+                "title": row["title"],
+                "question": row["question"],
+                "context": f"{context[:at]}{phrase} {context[at:]}",
+                "answers": {"text": [], "answer_start": []},
+            }
+        )
+    return negatives
+
+
+def default_rows(
+    data_dir: Path,
+    files: tuple[str, ...],
+    negative_share: float = 0.0,
+    seed: int = 13,
+    related_share: float = 0.0,
+) -> list[dict[str, Any]]:
+    """The training files' rows (the Wikipedia dev articles left out), each of `NEGATIVE_FILES` followed by its
+    same-topic negatives when `negative_share` is over 0 and its related-thing negatives when `related_share` is."""
     from slmesh.datasets_io import read_records
 
     rows: list[dict[str, Any]] = []
     for name in files:
-        rows += [r for r in read_records(data_dir / name) if not (name == WIKI_FILE and in_wiki_dev(r))]
+        kept = [r for r in read_records(data_dir / name) if not (name == WIKI_FILE and in_wiki_dev(r))]
+        rows += kept
+        if name in NEGATIVE_FILES:
+            rows += same_topic_negatives(kept, negative_share, seed) if negative_share > 0 else []
+            rows += related_thing_negatives(kept, related_share, seed) if related_share > 0 else []
     return rows
 
 

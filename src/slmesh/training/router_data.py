@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import string
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,19 +22,38 @@ from slmesh.training.router_wording import (
     AFTER_JOINERS,
     ATTACHED,
     ATTACHED_SENTIMENT,
+    ATTACHED_SHORT_BOTH,
     ATTACHED_SHORT_SENTIMENT,
     ATTACHED_SHORT_SUMMARY,
+    ATTACHED_SUMMARY,
     BOTH,
     BOTH_AFTER,
     BOTH_PATTERNS,
     CONTEXT_REFERENCES,
+    EMBEDDED_FRAMES,
+    EVENT_FRAMES,
+    EVENT_SLOTS,
+    FEELING_FRAMES,
+    FEELING_OBJECTS,
     FEELINGS,
     FELT_ABOUT,
     JOINERS,
+    LONG_SENTIMENT_AFTER,
+    LONG_SENTIMENT_BEFORE,
+    LONG_SUMMARY_AFTER,
+    LONG_SUMMARY_BEFORE,
+    LONG_SUMMARY_SENTIMENT_AFTER,
+    LONG_SUMMARY_SENTIMENT_BEFORE,
+    NOISY_QA,
+    NOISY_SENTIMENT,
+    NOISY_SUMMARIZE,
+    NOISY_SUMMARIZE_SENTIMENT,
+    NOISY_WORDS,
     OPINION_CLOSERS,
     OPINION_OPENERS,
     OTHER,
     OTHER_VERBS,
+    PLURAL_WRITERS,
     POLARITIES,
     POLARITY_FRAMES,
     POLITE,
@@ -42,6 +62,7 @@ from slmesh.training.router_wording import (
     QA_LEADS,
     QA_OBJECTS,
     QA_VERBS,
+    QUESTION_SLOTS,
     QUOTES,
     REVIEW_QUESTIONS,
     SENTIMENT,
@@ -49,12 +70,17 @@ from slmesh.training.router_wording import (
     SENTIMENT_OBJECTS,
     SENTIMENT_VERBS,
     SMALL_TALK,
+    SOURCE_FRAMES,
+    STANCE_FRAMES,
+    STATEMENT_LEADS,
     SUMMARIZE,
     SUMMARIZE_AFTER,
     SUMMARIZE_OBJECTS,
     SUMMARIZE_SENTIMENT,
     SUMMARIZE_SENTIMENT_AFTER,
     SUMMARIZE_VERBS,
+    WRITERS,
+    YES_NO_FRAMES,
     plain,
     split_phrasings,
 )
@@ -63,7 +89,14 @@ Row = TypeVar("Row")
 
 LONG_WORDS = (150, 400)
 TYPO_SHARE = 0.3
-ATTACHED_JOINERS = (". Also, ", ", and ", " + ", "? And ")
+NOISY_SHARE = 0.15
+"""Share of requests about an attached text typed with real misspellings and text-speak (`_noisy`)."""
+SHOUT_SHARE = 0.2
+"""Share of the noisy kind's prompts typed all in capitals."""
+ATTACHED_JOINERS = (". Also, ", ", and ", " + ", "? And ", ". ", "\n")
+ATTACHED_QUESTION_SHARE = 0.3
+STATEMENT_ENDS = ("", "", ".", ".", "!", "...", " thanks")
+"""How a question typed as a statement ends: never with a question mark."""
 AFTER_QUESTION = (" Also, ", " And ", "\n", " - ")
 HANDWRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "eval"
 """Prompts written by hand in the source checkout; router cards report them, training never reads them."""
@@ -93,6 +126,24 @@ INFO_INTENTS = frozenset(
         "how_busy",
     }
 )
+TOOL_INTENTS = frozenset({"calculator", "translate", "spelling", "roll_dice", "flip_coin", "time", "date", "what_song"})
+"""CLINC150 intents whose questions need a tool we do not have ("what's 5 times 6", "how do you say hi in French")."""
+MODAL_REQUEST = re.compile(r"^(can|could|will|would|may)\b", re.IGNORECASE)
+
+
+def _is_lookup(row: dict[str, Any]) -> bool:
+    """A CLINC150 question that looks something up ("how do i create a meeting", "what is my credit limit"): a bare
+    question is QA's, which answers from the knowledge base or says it does not know. "Can you book me a table" is a
+    command phrased as a question, and questions to the assistant itself are small talk."""
+    text = row["text"]
+    return (
+        row["domain"] != "small_talk"
+        and row["intent"] not in TOOL_INTENTS
+        and _is_question(text)
+        and not MODAL_REQUEST.match(text.strip())
+    )
+
+
 PASSAGE_FILES = ("squadshifts_new_wiki", "squadshifts_amazon", "squadshifts_reddit")
 REVIEW_FILES = ("subjqa", "squadshifts_amazon")
 OPINION_CONFIDENCE = 0.955
@@ -103,6 +154,20 @@ TASK_ORDER = registry.names()
 QUESTION_START = re.compile(
     r"^(who|what|when|where|why|how|which|whom|whose|is|are|was|were|do|does|did|can|could|will|would|"
     r"should|has|have|had)\b",
+    re.IGNORECASE,
+)
+COPULA_QUESTION = re.compile(
+    r"^(what|who|where|how (?:much|old|long|big|far|tall|deep|high)) (is|are|was|were) "
+    r"((?:the|a|an|his|her|their|its) [^?]+?)\s*\??$",
+    re.IGNORECASE,
+)
+STRANDED = frozenset(
+    {"about", "of", "for", "to", "from", "in", "on", "at", "with", "by", "like", "called", "made", "known", "born"}
+    | {"found", "held", "set", "shot", "written", "taken", "given", "seen", "shown", "chosen"}
+)
+"""Last words (prepositions, participles) that a copula question cannot end on once the verb moves to the end."""
+NOISY_WORD = re.compile(
+    r"(?<![\w'&+])(" + "|".join(map(re.escape, sorted(NOISY_WORDS, key=len, reverse=True))) + r")(?![\w'])",
     re.IGNORECASE,
 )
 
@@ -194,7 +259,7 @@ class SubjectPools:
 
         # CLINC150 rows are split once, before they feed two pools, so no row reaches two splits.
         clinc = take(list(iter_jsonl(data_dir / "intent/clinc150/train.jsonl.gz")))
-        info = [r["text"] for r in clinc if r["intent"] in INFO_INTENTS]
+        info = [r["text"] for r in clinc if r["intent"] in INFO_INTENTS or _is_lookup(r)]
         requests = [r["text"] for r in clinc if r["intent"] not in INFO_INTENTS and not _is_question(r["text"])]
         # Questions to the assistant itself ("how are you", "are you a bot") are chatter, not questions to answer.
         chatter = [r["text"] for r in clinc if r["domain"] == "small_talk"]
@@ -298,6 +363,144 @@ def _cased_opinion(opinion: str, rng: random.Random) -> str:
     return (text.rstrip(" .") + rng.choice(OPINION_CLOSERS)) if rng.random() < 0.7 else text
 
 
+def _fill(frame: str, slots: Mapping[str, Sequence[str]], rng: random.Random, held_out: bool, **fixed: str) -> str:
+    """`frame` with each {slot} given in `fixed` or drawn from its list; fillers split like phrasings, so the test
+    split's templated subjects are its own."""
+    names = dict.fromkeys(name for _, name, _, _ in string.Formatter().parse(frame) if name)
+    values = {n: fixed[n] if n in fixed else rng.choice(split_phrasings(slots[n], held_out)) for n in names}
+    return frame.format(**values)
+
+
+def _shouted(text: str) -> str:
+    """All capitals, unless that changes the length ("ß" -> "SS") and so would move the subject's offsets."""
+    upper = text.upper()
+    return upper if len(upper) == len(text) else text
+
+
+def _typed(text: str, rng: random.Random, ends: Sequence[str]) -> str:
+    """Lower case, a capital first letter or, now and then, all capitals; then one of `ends`. Offsets stay put."""
+    roll = rng.random()
+    if roll < 0.35:
+        lower = text.lower()
+        text = lower if len(lower) == len(text) else text
+    elif roll < 0.93:
+        text = text[:1].upper() + text[1:]
+    else:
+        text = _shouted(text)
+    return text + rng.choice(ends)
+
+
+def _declarative(question: str) -> str | None:
+    """'What is the capital of Peru?' -> 'what the capital of Peru is', the order a question takes after "tell me";
+    None where moving the verb would garble it ("where is it located", "who is the king")."""
+    match = COPULA_QUESTION.match(question.strip())
+    if not match:
+        return None
+    wh, verb, rest = match.groups()
+    words = [w.lower() for w in rest.split()]
+    if len(words) > 12 or words[-1] in STRANDED or any(w.endswith(("ed", "ing")) for w in words):
+        return None
+    return f"{wh.lower()} {rest} {verb.lower()}"
+
+
+def _statement_question(pools: SubjectPools, rng: random.Random, held_out: bool) -> RouterExample:
+    """A question with no question mark: a yes/no question typed bare ("is the museum open on sundays"), or a lead
+    and a clause in statement order ("wondering if the pool opens tomorrow"). QA's subject is the question or the
+    clause."""
+
+    def pick(items: Sequence[str]) -> str:
+        return rng.choice(split_phrasings(items, held_out))
+
+    if rng.random() < 0.35:
+        question = _fill(pick(YES_NO_FRAMES), QUESTION_SLOTS, rng, held_out)
+        return RouterExample(_typed(question, rng, STATEMENT_ENDS), ["qa"], 0, len(question))
+    clause = _declarative(rng.choice(pools.wh_questions)) if pools.wh_questions and rng.random() < 0.3 else None
+    clause = clause or _fill(pick(EMBEDDED_FRAMES), QUESTION_SLOTS, rng, held_out)
+    head = pick(rng.choice([QA_LEADS, STATEMENT_LEADS])) + " "
+    return RouterExample(_typed(head + clause, rng, STATEMENT_ENDS), ["qa"], len(head), len(head) + len(clause))
+
+
+def _event_report(rng: random.Random, held_out: bool) -> str:
+    """What happened, told with no opinion word and no instruction ("been on hold for forty minutes"), or a stance
+    ("I'm sick of ..."): the feeling is implied and nothing is asked."""
+    frames = EVENT_FRAMES if rng.random() < 0.7 else STANCE_FRAMES
+    return _fill(rng.choice(split_phrasings(frames, held_out)), EVENT_SLOTS, rng, held_out)
+
+
+def _noisy(text: str, rng: random.Random, held_out: bool) -> str:
+    """Words of an instruction as people misspell or shorten them ("sentimant", "n", "pls"), each half the time."""
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        variants = split_phrasings(NOISY_WORDS[word.lower()], held_out)
+        if not variants or rng.random() < 0.5:
+            return word
+        variant = rng.choice(variants)
+        if len(word) > 1 and word.isupper():
+            return variant.upper()
+        return variant[:1].upper() + variant[1:] if word[:1].isupper() else variant
+
+    return NOISY_WORD.sub(swap, text)
+
+
+def _scrawled(instruction: str, rng: random.Random, held_out: bool) -> str:
+    """An instruction with the slips of a quick typist: letter typos, real misspellings, no capitals or all."""
+    if rng.random() < TYPO_SHARE:
+        instruction = _typos(instruction, rng)
+    if rng.random() < NOISY_SHARE:
+        instruction = _noisy(instruction, rng, held_out)
+    roll = rng.random()
+    if roll < 0.2:
+        return instruction.lower()
+    return _shouted(instruction) if roll < 0.25 else instruction
+
+
+def _noisy_request(statement: str, passage: str, question: str, rng: random.Random, held_out: bool) -> RouterExample:
+    """A misspelt or text-speak instruction ("analyze sentimant:"), a fifth of them in capitals, before a text that
+    asks nothing: the skills the instruction names and no QA, unless the instruction is a question's ("eli5")."""
+    roll = rng.random()
+    if roll < 0.5:
+        lists, subject, tasks = (SENTIMENT, NOISY_SENTIMENT), statement, ["sentiment"]
+    elif roll < 0.72:
+        lists, subject, tasks = (SUMMARIZE, NOISY_SUMMARIZE), passage, ["summarize"]
+    elif roll < 0.87:
+        lists, tasks = (SUMMARIZE_SENTIMENT, NOISY_SUMMARIZE_SENTIMENT), ["sentiment", "summarize"]
+        subject = rng.choice([statement, passage])
+    else:
+        lists, subject, tasks = (QA, NOISY_QA), question, ["qa"]
+    regular, own = lists
+    instruction = _noisy(rng.choice(split_phrasings(own if rng.random() < 0.6 else regular, held_out)), rng, held_out)
+    head = (instruction.lower() if rng.random() < 0.5 else instruction).rstrip(" :->.\u2014")
+    head += " " if head.endswith("?") else rng.choice([": ", ": ", " - ", " ", "\n", ":"])
+    if rng.random() < SHOUT_SHARE:
+        head, subject = _shouted(head), _shouted(subject)
+    ordered = [t for t in TASK_ORDER if t in tasks]
+    return RouterExample(head + subject, ordered, len(head), len(head) + len(subject))
+
+
+def _writer_feeling(opinion: str, question: str, rng: random.Random, held_out: bool) -> RouterExample:
+    """How the writer of a text feels ("is the customer angry in this email?"): the sentiment of the attached text,
+    or of the quoted one when the prompt holds it; a question about feelings, never one for QA."""
+
+    def pick(items: Sequence[str]) -> str:
+        return rng.choice(split_phrasings(items, held_out))
+
+    plural = rng.random() < 0.3
+    # The verbs of a frame agree with its writer: "how do users feel", "how does the guest feel".
+    singular = {"does": "does", "is": "is", "was": "was", "s": "s"}
+    agreement = {"does": "do", "is": "are", "was": "were", "s": ""} if plural else singular
+    writer = pick(PLURAL_WRITERS if plural else WRITERS)
+    asked = _fill(pick(FEELING_FRAMES), {"o": FEELING_OBJECTS}, rng, held_out, w=writer, **agreement)
+    if rng.random() < 0.25:
+        return _build(_typed(asked, rng, ("?", "?", ":", "")), opinion, "", ["sentiment"], rng)
+    if rng.random() < 0.65:
+        asked = pick(SOURCE_FRAMES).format(q=asked, r=pick(ATTACHED))
+    instruction = _scrawled(_typed(asked, rng, ("?", "?", "?", "", ".")), rng, held_out)
+    if rng.random() < ATTACHED_QUESTION_SHARE / 2:
+        return _with_question(instruction, ["sentiment"], question, rng)
+    return RouterExample(instruction, ["sentiment"], 0, 0, ["sentiment"])
+
+
 def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool) -> RouterExample:
     def pick(items: Sequence[str]) -> str:
         if kind in ("sentiment", "qa", "both", "other") and rng.random() < 0.5:
@@ -363,6 +566,16 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         feeling = rng.choice(split_phrasings(FEELINGS, held_out))
         opinion = _cased_opinion(f"I {feeling} {rng.choice(FELT_ABOUT)}", rng)
         return _build("", opinion, "", ["sentiment"], rng, quoted=False)
+    if kind == "statement_question":
+        return _statement_question(pools, rng, held_out)
+    if kind == "event_report":
+        report = _cased_opinion(_event_report(rng, held_out), rng)
+        return _build("", _shouted(report) if rng.random() < 0.08 else report, "", ["sentiment"], rng, quoted=False)
+    if kind == "writer_feeling":
+        return _writer_feeling(opinion, question, rng, held_out)
+    if kind == "noisy":
+        statement = opinion if rng.random() < 0.5 and not _is_question(opinion) else _event_report(rng, held_out)
+        return _noisy_request(statement, _opening(rng.choice(pools.passages), rng), question, rng, held_out)
     if kind == "bare_opinion":
         return _build("", _cased_opinion(opinion, rng), "", ["sentiment"], rng, quoted=False)
     if kind == "other":
@@ -392,24 +605,40 @@ def _long_text(pools: SubjectPools, rng: random.Random) -> str:
 def _long_example(
     text: str, question: str, pick: Callable[[Sequence[str]], str], rng: random.Random, held_out: bool
 ) -> RouterExample:
-    """A long text with the request before it or after it: the router reads only its head and its tail."""
+    """A long text with the request before it or after it: the router reads only its head and its tail.
+
+    Requests come as the short ones do, or point back or ahead at the text ("reading that back, ..."), which only
+    a long text makes people write.
+    """
     after = rng.random() < 0.5
     roll = rng.random()
     requests = [
-        (0.25, SUMMARIZE, SUMMARIZE_AFTER, ["summarize"], text),
-        (0.45, SENTIMENT, SENTIMENT_AFTER, ["sentiment"], text),
-        (0.6, SUMMARIZE_SENTIMENT, SUMMARIZE_SENTIMENT_AFTER, ["sentiment", "summarize"], text),
-        (0.7, BOTH, BOTH_AFTER, ["sentiment", "qa"], f"{text} {question}"),
+        (0.2, (SUMMARIZE, LONG_SUMMARY_BEFORE), (SUMMARIZE_AFTER, LONG_SUMMARY_AFTER), ["summarize"], text),
+        (0.38, (SENTIMENT, LONG_SENTIMENT_BEFORE), (SENTIMENT_AFTER, LONG_SENTIMENT_AFTER), ["sentiment"], text),
+        (
+            0.53,
+            (SUMMARIZE_SENTIMENT, LONG_SUMMARY_SENTIMENT_BEFORE),
+            (SUMMARIZE_SENTIMENT_AFTER, LONG_SUMMARY_SENTIMENT_AFTER),
+            ["sentiment", "summarize"],
+            text,
+        ),
+        (
+            0.65,
+            (BOTH, LONG_SENTIMENT_BEFORE),
+            (BOTH_AFTER, LONG_SENTIMENT_AFTER),
+            ["sentiment", "qa"],
+            f"{text} {question}",
+        ),
     ]
     for upto, leads, trails, tasks, subject in requests:
         if roll < upto:
             if after:
-                return _build("", subject, pick(trails), tasks, rng)
-            return _build(pick(leads), subject, "", tasks, rng)
-    if roll < 0.8:
+                return _build("", subject, pick(rng.choice(trails)), tasks, rng)
+            return _build(pick(rng.choice(leads)), subject, "", tasks, rng)
+    if roll < 0.75:
         return _passage_question(text, question, rng, held_out)
     if roll < 0.9:
-        return _summary_question(text, question, rng, held_out, sentiment=roll < 0.84)
+        return _summary_question(text, question, rng, held_out, sentiment=roll < 0.82)
     return _build(pick(OTHER), text, "", [], rng, tag=False)
 
 
@@ -438,23 +667,24 @@ def _attached_request(question: str, rng: random.Random, held_out: bool) -> Rout
     summary = rng.choice(
         [_polish(f"{pick(SUMMARIZE_VERBS)} {about}", rng), pick(ATTACHED_SHORT_SUMMARY).format(o=about)]
     )
-    both = _polish(f"{pick(SUMMARIZE_VERBS)} {about} and {pick(ATTACHED_SENTIMENT)}", rng)
-    roll = rng.random()
-    if roll < 0.35:
-        instruction, skills = sentiment, ["sentiment"]
-    elif roll < 0.55:
-        instruction, skills = summary, ["summarize"]
-    elif roll < 0.7:
-        instruction, skills = both, ["sentiment", "summarize"]
-    else:
-        instruction, skills = rng.choice([(sentiment, ["sentiment"]), (summary, ["summarize"])])
-    if rng.random() < TYPO_SHARE:
-        instruction = _typos(instruction, rng)
-    if rng.random() < 0.2:
-        instruction = instruction.lower()
-    if roll < 0.7:
-        return RouterExample(instruction, [t for t in TASK_ORDER if t in skills], 0, 0, skills)
-    instruction = instruction.rstrip(":.- ")
+    both = rng.choice(
+        [
+            _polish(f"{pick(SUMMARIZE_VERBS)} {about} and {pick(ATTACHED_SENTIMENT)}", rng),
+            _polish(f"{pick(SENTIMENT_VERBS)} {about} and {pick(ATTACHED_SUMMARY)}", rng),
+            pick(ATTACHED_SHORT_BOTH).format(o=about),
+        ]
+    )
+    requests = [(sentiment, ["sentiment"]), (summary, ["summarize"]), (both, ["sentiment", "summarize"])]
+    instruction, skills = rng.choices(requests, weights=(0.45, 0.35, 0.2))[0]
+    instruction = _scrawled(instruction, rng, held_out)
+    if rng.random() < ATTACHED_QUESTION_SHARE:
+        return _with_question(instruction, skills, question, rng)
+    return RouterExample(instruction, [t for t in TASK_ORDER if t in skills], 0, 0, skills)
+
+
+def _with_question(instruction: str, skills: list[str], question: str, rng: random.Random) -> RouterExample:
+    """A request about the attached text with a question beside it, either side: the question is QA's subject."""
+    instruction = instruction.rstrip(":.-? ")
     if rng.random() < 0.5:
         prompt = f"{instruction}{rng.choice(ATTACHED_JOINERS)}{question}"
     else:
@@ -570,25 +800,33 @@ def _build(
 
 
 KINDS: dict[str, float] = {
-    "sentiment": 0.13,
-    "qa": 0.11,
-    "both": 0.14,
-    "review_question": 0.06,
-    "summarize": 0.07,
-    "summarize_sentiment": 0.04,
-    "bare_question": 0.09,
-    "indirect_question": 0.06,
-    "passage_question": 0.06,
-    "bare_opinion": 0.08,
-    "other": 0.05,
-    "request": 0.05,
-    "small_talk": 0.06,
+    "sentiment": 0.07,
+    "qa": 0.065,
+    "both": 0.07,
+    "review_question": 0.05,
+    "summarize": 0.055,
+    "summarize_sentiment": 0.03,
+    "bare_question": 0.055,
+    "indirect_question": 0.045,
+    "passage_question": 0.05,
+    "bare_opinion": 0.05,
+    "other": 0.04,
+    "request": 0.04,
+    "small_talk": 0.045,
     "long": 0.07,
-    "first_person": 0.03,
-    "attached": 0.07,
-    "summarize_qa": 0.03,
-    "summarize_sentiment_qa": 0.02,
+    "first_person": 0.025,
+    "attached": 0.06,
+    "summarize_qa": 0.025,
+    "summarize_sentiment_qa": 0.015,
+    "statement_question": 0.04,
+    "event_report": 0.04,
+    "writer_feeling": 0.03,
+    "noisy": 0.03,
 }
+"""Each kind's share of the generated prompts (they sum to 1). The kinds added in v14 (statement-form questions,
+event reports, questions about how a writer feels, noisy instructions) and long's rise from 5.7% took their shares
+from the largest kinds (both 11.5% -> 7%, sentiment 10.7% -> 7%, qa 9% -> 6.5%, bare_question 7.4% -> 5.5%,
+bare_opinion 6.6% -> 5%); the others stayed within half a point of their v13 share."""
 
 
 def generate(pools: SubjectPools, count: int, seed: int, held_out: bool) -> Iterator[RouterExample]:

@@ -20,6 +20,22 @@ def register(sub: Any) -> None:
     runs.start_arguments(p)
     p.add_argument("--max-length", type=int, default=384)
     p.add_argument("--stride", type=int, default=128)
+    p.add_argument(
+        "--same-topic-negatives",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="give this share of answerable training questions an unanswerable twin: the best-matching passage of"
+        " the same title that lacks the answer (default 0: none)",
+    )
+    p.add_argument(
+        "--related-negatives",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="give this share of answerable training questions an unanswerable twin whose answering sentence tells"
+        " of a related thing ('a spare part for the X costs ...') (default 0: none)",
+    )
 
 
 def _starts_without_wiki_dev(init_onnx: Path | None) -> bool:
@@ -36,7 +52,9 @@ def run(args: argparse.Namespace) -> None:
     rows = (
         [row for spec in args.train_data for row in load_rows(spec)]
         if args.train_data
-        else task.default_rows(args.data_dir, task.TRAIN_FILES)
+        else task.default_rows(
+            args.data_dir, task.TRAIN_FILES, args.same_topic_negatives, args.seed, args.related_negatives
+        )
     )
     if args.limit:
         rows = rows[: args.limit]
