@@ -395,3 +395,22 @@ def test_long_prompts_carry_every_multi_skill_request_at_either_end_within_what_
         ("sentiment", "qa", "summarize"),
     ]:
         assert sides[tasks] == {"before", "after"}, tasks
+
+
+def test_a_long_sentiment_and_qa_request_between_the_text_and_its_question_tags_both_as_one_subject() -> None:
+    rng = random.Random(6)
+    text = router_data._long_text(POOLS, rng)
+    question = "When did the bridge open?"
+
+    def pick(items: Sequence[str]) -> str:
+        return rng.choice(split_phrasings(items, held_out=False))
+
+    examples = [router_data._long_example(text, question, pick, rng, held_out=False) for _ in range(3000)]
+    between = [
+        e
+        for e in examples
+        if e.tasks == ["sentiment", "qa"] and e.prompt.startswith(text) and e.prompt.endswith(question)
+    ]
+    # Some requests sit between the text and its question, and their subject runs from the text to the question
+    assert between
+    assert all((e.subject_start, e.subject_end) == (0, len(e.prompt)) for e in between)

@@ -72,12 +72,6 @@ def test_a_request_at_the_end_of_a_long_prompt_is_seen(pipeline: Pipeline) -> No
     assert decision.skills == ["sentiment", "qa"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18: router v14 tags only the question when the request sits between a long text and its question"
-    " ('<text> Please analyse the sentiment and answer: <question>'), so sentiment reads the question; its generator"
-    " has no long prompt of that shape",
-)
 def test_the_subject_of_a_request_between_a_long_text_and_its_question_spans_the_text(pipeline: Pipeline) -> None:
     prompt = f"{LONG_COMPLAINT} Please analyse the sentiment and answer: how long do I have to claim compensation?"
     assert pipeline.skills.router.route(prompt).subject.startswith("The train was late again")

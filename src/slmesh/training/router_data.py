@@ -88,6 +88,8 @@ from slmesh.training.router_wording import (
 Row = TypeVar("Row")
 
 LONG_WORDS = (150, 400)
+BETWEEN_SHARE = 0.35
+"""Share of long sentiment + QA requests put between the text and its question instead of before or after both."""
 TYPO_SHARE = 0.3
 NOISY_SHARE = 0.15
 """Share of requests about an attached text typed with real misspellings and text-speak (`_noisy`)."""
@@ -632,6 +634,11 @@ def _long_example(
     ]
     for upto, leads, trails, tasks, subject in requests:
         if roll < upto:
+            if subject != text and rng.random() < BETWEEN_SHARE:
+                # "<text> Analyse the sentiment and answer: <question>": sentiment reads the text, QA the question at
+                # its end, so the one subject runs from the text's start to the question's end, request inside.
+                prompt = f"{text} {pick(BOTH)} {question}"
+                return _tagged(prompt, prompt, tasks)
             if after:
                 return _build("", subject, pick(rng.choice(trails)), tasks, rng)
             return _build(pick(rng.choice(leads)), subject, "", tasks, rng)
