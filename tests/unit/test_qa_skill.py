@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from slmesh.pipeline import Pipeline
+from slmesh.research.grounding import CHARTER, PRODUCT_PAGE
 from slmesh.schemas import Passage, SkillTask, Source
 from slmesh.skills.qa import QAResult, QASkill
 
@@ -57,18 +58,6 @@ def test_batch_answers_keep_their_order(qa: QASkill) -> None:
     results = qa.answer_batch([("Who opened the observatory?", FACT), ("When?", None)])
     assert results[0].no_answer_reason != "no_context"
     assert results[1].no_answer_reason == "no_context"
-
-
-# The two questions of issue 19 that a new user asked: the text is on the question's topic, the answer is not in it.
-PRODUCT_PAGE = (
-    "Aurora X2 wireless headphones. Spare ear cushions for the Aurora X2 cost 25 euros a pair and ship within two"
-    " days. The headphones have 30 hours of battery life."
-)
-CHARTER = (
-    "Our passenger charter sets out the standards of service you can expect. If you are unhappy with how we handled"
-    " your complaint, you can escalate it to the Rail Ombudsman, who is independent of the rail industry. We aim to"
-    " reply to every complaint within 20 working days."
-)
 
 
 def _over_passage(qa: QASkill, question: str, text: str) -> QAResult:

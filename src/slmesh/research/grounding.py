@@ -20,6 +20,10 @@ knowledge base per set with `slmesh.kb.index.ingest` (one text document per para
 passage, keeping every margin, so `sweep` scores both with any threshold; a sample is checked against
 `QASkill.run` over the same passages.
 
+`reports` prints QA's margin for each question on the two pages of issue 19's reports (a product page that prices only
+the spare ear cushions, a passenger charter that names no chief executive), answerable questions on the same pages
+beside them: a rule refuses the reports only if it can tell them apart.
+
 `speed` measures ingest throughput (chunks/s through `ingest`, model load excluded) and retrieval latency (query
 embedding + search, batch 1) on real chunks: every paragraph of every QA file in the shared data, chunked by
 `slmesh.kb.chunking`.
@@ -56,6 +60,40 @@ CARD_THRESHOLD = 5.87
 MAX_F1_DROP = 2.0
 """The operating point may cost answerable F1 at most this many points against the card's threshold."""
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(-2.0, 16.01, 0.25))
+
+
+PRODUCT_PAGE = (
+    "Aurora X2 wireless headphones. Spare ear cushions for the Aurora X2 cost 25 euros a pair and ship within two"
+    " days. The headphones have 30 hours of battery life."
+)
+CHARTER = (
+    "Our passenger charter sets out the standards of service you can expect. If you are unhappy with how we handled"
+    " your complaint, you can escalate it to the Rail Ombudsman, who is independent of the rail industry. We aim to"
+    " reply to every complaint within 20 working days."
+)
+REPORTS: tuple[tuple[str, str, bool], ...] = (
+    ("How much do the Aurora X2 cost?", PRODUCT_PAGE, False),
+    ("How much do spare ear cushions cost?", PRODUCT_PAGE, True),
+    ("How long does the battery last?", PRODUCT_PAGE, True),
+    ("Who is the chief executive?", CHARTER, False),
+    ("Who can I escalate a complaint to?", CHARTER, True),
+    ("How fast do they reply to complaints?", CHARTER, True),
+)
+"""Issue 19's two reports (answerable False) and questions the same pages do answer."""
+
+
+def run_reports(args: argparse.Namespace) -> None:
+    from slmesh.runtime import load_bundle
+    from slmesh.skills.qa import QASkill
+
+    skill = QASkill.from_bundle(load_bundle(args.models_dir / "qa", "qa", args.threads, verify=False))
+    for (question, page, answerable), decoded in zip(
+        REPORTS, skill.decode_batch([(q, page) for q, page, _ in REPORTS]), strict=True
+    ):
+        span = decoded.best
+        margin = round(span.score - decoded.null_score, 2) if span else None
+        answer = page[span.start : span.end] if span else None
+        print(json.dumps({"question": question, "answerable": answerable, "span": answer, "margin": margin}))
 
 
 # --- The pair set ---------------------------------------------------------------------------------------------------
@@ -594,6 +632,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="every threshold of the grid, not only whole ones")
     p.add_argument("--end-to-end-thresholds", type=float, nargs="+", default=[0.0, 2.0, 4.0, 5.87, 8.0, 10.0])
     p.set_defaults(handler=run_sweep)
+    p = command("reports", "QA's margins on the pages of issue 19's two reports")
+    p.set_defaults(handler=run_reports)
     p = command("speed", "ingest throughput and retrieval latency on real chunks")
     p.add_argument(
         "--ingest-sizes", type=int, nargs="+", default=[1000, 10000], help="chunks ingested; latency uses the last"

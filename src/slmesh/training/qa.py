@@ -33,8 +33,8 @@ DEV_FILES = ("qa/qed_nq/dev.jsonl.gz", "qa/subjqa/dev.jsonl", "qa/subjqa/dev_una
 WIKI_FILE = "qa/squadshifts_new_wiki/train.jsonl.gz"
 WIKI_DEV = "squadshifts_new_wiki_dev"
 NEGATIVE_FILES = (WIKI_FILE, "qa/qed_nq/train.jsonl.gz")
-"""The files given same-topic negatives: factual questions, which another passage of the article does not answer.
-A review's subjective question ("How is the hotel?") is answered by any review of the same product."""
+"""The files given hard negatives: factual questions, which another passage of the article does not answer. A
+review's subjective question ("How is the hotel?") is answered by any review of the same product."""
 
 
 def in_wiki_dev(row: dict[str, Any]) -> bool:
@@ -162,6 +162,17 @@ def _content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in FUNCTION_WORDS}
 
 
+def _unanswerable(row: dict[str, Any], context: str, kind: str) -> dict[str, Any]:
+    """`row`'s question over another `context`, with no answer."""
+    return {
+        "id": f"{row['id']}-{kind}",
+        "title": row["title"],
+        "question": row["question"],
+        "context": context,
+        "answers": {"text": [], "answer_start": []},
+    }
+
+
 def same_topic_negatives(rows: list[dict[str, Any]], share: float, seed: int) -> list[dict[str, Any]]:
     """Unanswerable rows made from answerable ones: the question with the passage that best matches it and lacks its
     answer.
@@ -169,9 +180,9 @@ def same_topic_negatives(rows: list[dict[str, Any]], share: float, seed: int) ->
     A `share` of the answerable questions, drawn with `seed`, each get one. The passage comes from the same title (the
     article, the product) when it has others, else from the whole list; at most `CANDIDATES` of them, drawn at
     random, are scored, and the one sharing most content words with the question wins: what retrieval hands QA when
-    the question's own passage is missing, an attribute of a related thing, the case a margin threshold cannot
-    refuse. A passage holding any gold answer (normalised, as a substring) is never used, nor one longer than
-    `MAX_PASSAGE_CHARS` (an unanswerable row keeps every window, and a paper would add dozens).
+    the question's own passage is missing. A passage holding any gold answer (normalised, as a substring) is never
+    used, nor one longer than `MAX_PASSAGE_CHARS` (an unanswerable row keeps every window, and a paper would add
+    dozens).
     """
     from slmesh.evaluation.squad import normalize_answer
 
@@ -196,16 +207,7 @@ def same_topic_negatives(rows: list[dict[str, Any]], share: float, seed: int) ->
         allowed = [c for c in pool if c != row["context"] and not any(g and g in normalised[c] for g in gold)]
         if not allowed:
             continue
-        passage = max(allowed, key=lambda c: len(question & words[c]))
-        negatives.append(
-            {
-                "id": f"{row['id']}-negative",
-                "title": row["title"],
-                "question": row["question"],
-                "context": passage,
-                "answers": {"text": [], "answer_start": []},
-            }
-        )
+        negatives.append(_unanswerable(row, max(allowed, key=lambda c: len(question & words[c])), "negative"))
     return negatives
 
 
@@ -292,15 +294,7 @@ def related_thing_negatives(rows: list[dict[str, Any]], share: float, seed: int)
             # "The X2 costs" -> "A spare part for the X2 costs": only a determiner opens a sentence here.
             phrase = phrase[0].upper() + phrase[1:]
             context = context[:at] + context[at].lower() + context[at + 1 :]
-        negatives.append(
-            {
-                "id": f"{row['id']}-related",
-                "title": row["title"],
-                "question": row["question"],
-                "context": f"{context[:at]}{phrase} {context[at:]}",
-                "answers": {"text": [], "answer_start": []},
-            }
-        )
+        negatives.append(_unanswerable(row, f"{context[:at]}{phrase} {context[at:]}", "related"))
     return negatives
 
 
