@@ -30,7 +30,7 @@ class Plan:
 def plan(request: AnalyzeRequest, router: Router) -> Plan:
     request_id = request.request_id or str(uuid.uuid4())
     started = time.perf_counter()
-    routed = router.route(request.prompt)
+    routed = router.route(request.prompt, attached=has_context(request))
     router_ms = elapsed_ms(started)
     decision = routed.model_copy(update={"targets": targets(routed, request)})
     tasks = {
@@ -79,16 +79,20 @@ def retrieve(planned: Plan, retriever: PassageSource | None) -> tuple[Plan, floa
     return replace(planned, tasks=tasks), elapsed_ms(started)
 
 
+def has_context(request: AnalyzeRequest) -> bool:
+    return request.context is not None and bool(request.context.strip())
+
+
 def targets(decision: RouterDecision, request: AnalyzeRequest) -> dict[str, Target]:
     """Per chosen skill, the text it works on: a skill's fixed target, else the context when the router sends the
     skill there and the request has one, else the subject (a prompt about "the attached text" sent without one)."""
-    has_context = request.context is not None and bool(request.context.strip())
+    attached = has_context(request)
     chosen: dict[str, Target] = {}
     for name in decision.skills:
         spec = registry.spec(name)
         if spec is not None and spec.fixed_target is not None:
             chosen[name] = spec.fixed_target
-        elif has_context and decision.targets.get(name) == "context":
+        elif attached and decision.targets.get(name) == "context":
             chosen[name] = "context"
         else:
             chosen[name] = "subject"

@@ -58,7 +58,7 @@ def substitute(definition: str, values: dict[str, str]) -> str:
 class ScriptedRouter:
     """Routes on markers like "[qa]" in the prompt, so each test picks its skills, whatever the models."""
 
-    def route(self, prompt: str) -> RouterDecision:
+    def route(self, prompt: str, attached: bool = False) -> RouterDecision:
         skills = [s for s in markers() if f"[{s}]" in prompt]
         subject = re.sub(r"\[\w+\]", "", prompt).strip()
         return RouterDecision(

@@ -184,7 +184,7 @@ def test_the_handler_names_a_bad_field() -> None:
 
 
 class QARouter:
-    def route(self, prompt: str) -> RouterDecision:
+    def route(self, prompt: str, attached: bool = False) -> RouterDecision:
         return RouterDecision(skills=["qa"], scores={"qa": 0.9}, subject=prompt)
 
 

@@ -216,7 +216,7 @@ class GatedRouter:
         self.release = threading.Event()
         self.entered = threading.Semaphore(0)
 
-    def route(self, prompt: str) -> RouterDecision:
+    def route(self, prompt: str, attached: bool = False) -> RouterDecision:
         self.entered.release()
         self.release.wait(30)
         return RouterDecision(skills=["sentiment"], scores={"sentiment": 1.0}, subject=prompt)
@@ -315,7 +315,7 @@ def test_a_broken_router_keeps_the_server_up_and_answers_503(model_store: ModelS
 
 
 class Exploding:
-    def route(self, prompt: str) -> RouterDecision:
+    def route(self, prompt: str, attached: bool = False) -> RouterDecision:
         raise RuntimeError(f"/opt/secret/path: cannot read {prompt}")
 
 

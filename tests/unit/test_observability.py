@@ -33,7 +33,7 @@ class EchoMesh:
     def router(self) -> Any:
         return self
 
-    def route(self, prompt: str) -> RouterDecision:
+    def route(self, prompt: str, attached: bool = False) -> RouterDecision:
         return RouterDecision(skills=["sentiment"], scores={"sentiment": 1.0}, subject=prompt)
 
     def run(self, skill: str, tasks: Sequence[SkillTask]) -> list[SkillOutcome]:

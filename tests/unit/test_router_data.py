@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,21 @@ import pytest
 
 from slmesh.training import router_data, router_wording
 from slmesh.training.router_data import RouterExample, SubjectPools, generate, handwritten_sets
-from slmesh.training.router_wording import QA_LEADS, SPLIT_PHRASINGS, held_out_wordings, plain, split_phrasings
+from slmesh.training.router_wording import (
+    ASSISTANT_TALK,
+    GUSHING_CLOSERS,
+    INFO_FIELDS,
+    INFO_WHO,
+    QA_LEADS,
+    SPLIT_PHRASINGS,
+    UNNAMED_BOTH,
+    UNNAMED_SENTIMENT,
+    UNNAMED_SUMMARY,
+    VENTING_CLOSERS,
+    held_out_wordings,
+    plain,
+    split_phrasings,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -87,7 +102,7 @@ def test_a_request_about_an_attached_text_targets_the_context_and_a_question_wit
         assert not any(text in example.prompt for text in [*POOLS.opinions, *POOLS.passages]), example.prompt
         # And a question asked with the request is QA's subject; without one nothing is tagged
         if "qa" in example.tasks:
-            assert any(plain(subject) in plain(q) for q in POOLS.questions), example.prompt
+            assert any(plain(subject) in plain(q) for q in POOLS.questions) or _looks_up(subject), example.prompt
         else:
             assert subject == ""
     # And a text inside the prompt is never sent to the context
@@ -255,6 +270,16 @@ def _asks(text: str) -> bool:
     return bool(text) and any(plain(text) == plain(q) for q in POOLS.questions)
 
 
+def _looks_up(text: str) -> bool:
+    """Whether `text` asks for a thing in a text ("whats their order number", "who signed it")."""
+    words = f" {plain(text)} "
+    return bool(text) and any(f" {plain(w)} " in words for w in (*INFO_FIELDS, *INFO_WHO))
+
+
+def _asked(text: str) -> bool:
+    return _asks(text) or _looks_up(text)
+
+
 def test_the_kind_shares_sum_to_one_and_include_the_v14_kinds() -> None:
     assert sum(router_data.KINDS.values()) == pytest.approx(1.0)
     assert {"statement_question", "event_report", "writer_feeling", "noisy"} <= set(router_data.KINDS)
@@ -293,7 +318,13 @@ def test_a_bare_event_report_is_sentiment_only_on_the_whole_prompt() -> None:
         assert example.tasks == ["sentiment"], example.prompt
         assert example.targets == {"sentiment": "subject"}
         assert _subject(example) == example.prompt
-        assert "?" not in example.prompt
+    # And a question among them is a rhetorical one, the feeling said beside it or what happened told before it
+    closers = (*VENTING_CLOSERS, *GUSHING_CLOSERS)
+    venting = [e.prompt for e in examples if "?" in e.prompt]
+    assert venting
+    for prompt in venting:
+        told_first = len(re.split(r"(?<=[.!])\s+", prompt.strip())) >= 2
+        assert told_first or any(plain(c) in plain(prompt) for c in closers), prompt
     # And stances ("I'm sick of ...") come with the events
     prompts = " | ".join(e.prompt.lower() for e in examples)
     assert "sick of" in prompts or "can't stand" in prompts or "can't believe how" in prompts
@@ -302,7 +333,7 @@ def test_a_bare_event_report_is_sentiment_only_on_the_whole_prompt() -> None:
 def test_a_question_about_how_the_writer_feels_is_sentiment_of_the_context_not_qa() -> None:
     # Given questions about a text's writer ("is the customer angry in this email?")
     examples = _of_kind("writer_feeling", 600)
-    asked = [e for e in examples if not any(plain(q) in plain(e.prompt) for q in POOLS.questions)]
+    asked = [e for e in examples if not _asked(_subject(e))]
     for example in asked:
         # Then they are sentiment alone: of the context, or of the text quoted in the prompt
         assert example.tasks == ["sentiment"], example.prompt
@@ -314,7 +345,7 @@ def test_a_question_about_how_the_writer_feels_is_sentiment_of_the_context_not_q
     assert with_question
     for example in with_question:
         assert example.tasks == ["sentiment", "qa"] and example.targets == {"sentiment": "context"}
-        assert _asks(_subject(example))
+        assert _asked(_subject(example))
 
 
 @pytest.mark.parametrize("reference", ["the review", "the article", "the doc", "the transcript", "the comment"])
@@ -324,7 +355,7 @@ def test_a_short_reference_to_an_attached_text_sends_each_skill_to_the_context(r
     assert {("sentiment",), ("summarize",), ("sentiment", "summarize")} <= task_sets, reference
     for example in examples:
         assert set(example.targets.values()) == {"context"}, example.prompt
-        assert ("qa" in example.tasks) == _asks(_subject(example))
+        assert ("qa" in example.tasks) == _asked(_subject(example))
 
 
 def test_a_noisy_instruction_before_a_statement_asks_for_no_answer() -> None:
@@ -414,3 +445,67 @@ def test_a_long_sentiment_and_qa_request_between_the_text_and_its_question_tags_
     # Some requests sit between the text and its question, and their subject runs from the text to the question
     assert between
     assert all((e.subject_start, e.subject_end) == (0, len(e.prompt)) for e in between)
+
+
+def test_a_request_that_names_no_text_comes_with_a_context_and_works_on_it() -> None:
+    # Given requests such as "gist?" or "good or bad?", which make sense only beside an attached text
+    examples = _of_kind("unnamed_attached")
+    wordings = [plain(w) for w in (*UNNAMED_SUMMARY, *UNNAMED_SENTIMENT, *UNNAMED_BOTH)]
+    for example in examples:
+        # Then every one is sent with a context, and sentiment and summarize read it
+        assert example.has_context, example.prompt
+        assert set(example.targets.values()) == {"context"}, example
+        assert {"sentiment", "summarize"} & set(example.tasks)
+    # And a question asked beside one is QA's subject, the rest being the request
+    with_question = [e for e in examples if "qa" in e.tasks]
+    assert with_question and all(_asks(_subject(e)) or _subject(e) in e.prompt for e in with_question)
+    assert any(plain(e.prompt) in wordings for e in examples)
+
+
+def test_requests_about_an_attached_text_nearly_always_come_with_one_and_others_sometimes_do() -> None:
+    examples = list(generate(POOLS, 3000, seed=4, held_out=False))
+    about = [e for e in examples if e.context_skills]
+    others = [e for e in examples if not e.context_skills]
+    share_about = sum(e.has_context for e in about) / len(about)
+    share_others = sum(e.has_context for e in others) / len(others)
+    assert 0.9 <= share_about < 1.0
+    assert 0.15 <= share_others <= 0.25
+    # And a context sent beside a request that does not refer to it changes none of its targets
+    assert all(set(e.targets.values()) <= {"subject"} for e in others)
+
+
+def test_a_question_beside_a_request_about_the_attached_text_may_come_as_a_clause() -> None:
+    # Given "give me a summary of the ticket and tell me what the account ID is"
+    rng = random.Random(8)
+    examples = [
+        router_data._with_question("Summarise the email", ["summarize"], "who founded the company", rng, False)
+        for _ in range(200)
+    ]
+    asked = [e for e in examples if "who founded the company" in e.prompt]
+    clauses = [e for e in asked if not e.prompt.endswith("who founded the company")]
+    # (the others ask for a thing in the text instead: "and the refund amount")
+    assert all(_looks_up(_subject(e)) for e in examples if e not in asked)
+    # Then QA's subject is the clause, and summarize still reads the context
+    assert clauses
+    for example in clauses:
+        assert _subject(example) == "who founded the company", example.prompt
+        assert example.tasks == ["qa", "summarize"] and example.targets == {"summarize": "context"}
+
+
+def test_asking_for_a_thing_in_an_attached_text_is_qa_on_the_whole_prompt() -> None:
+    # Given look-ups such as "I need the ticket number from this", sent beside a text
+    examples = _of_kind("context_lookup")
+    for example in examples:
+        # Then they are QA alone, the whole prompt its subject, and always come with a context
+        assert example.tasks == ["qa"] and example.has_context, example.prompt
+        assert _subject(example) == example.prompt, example.prompt
+    # (typed in a hurry, some misspell the thing they ask for)
+    assert sum(_looks_up(e.prompt) for e in examples) >= 0.6 * len(examples)
+
+
+def test_sums_and_friendly_words_to_the_assistant_get_no_skill() -> None:
+    requests = _of_kind("request", 600)
+    sums = [e for e in requests if any(c.isdigit() for c in e.prompt)]
+    assert sums and all(e.tasks == [] for e in sums)
+    talk = [e for e in _of_kind("small_talk", 600) if plain(e.prompt) in {plain(t) for t in ASSISTANT_TALK}]
+    assert talk and all(e.tasks == [] for e in talk)

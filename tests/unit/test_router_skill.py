@@ -10,7 +10,7 @@ from slmesh.evaluation.metrics import evaluate_router
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelBundle
 from slmesh.schemas import RouterDecision, Target
-from slmesh.skills.router import RouterSkill, seen_positions, subject_span
+from slmesh.skills.router import RouterSkill, encode_prompts, seen_positions, subject_span
 
 pytestmark = pytest.mark.unit
 
@@ -34,6 +34,21 @@ def test_untagged_prompt_falls_back_to_the_whole_prompt(pipeline: Pipeline) -> N
     prompt = "“Is the train late?”"
     encoding = tokenizer.encode(prompt)
     assert subject_span(prompt, encoding, np.zeros(len(encoding.ids))) == "Is the train late?"
+
+
+def test_a_prompt_sent_with_a_context_is_read_with_the_marker_as_its_second_segment(pipeline: Pipeline) -> None:
+    tokenizer: Tokenizer = pipeline.skills.router._bundle.tokenizer
+    prompts = ["gist please", "gist please"]
+    alone, marked = encode_prompts(tokenizer, prompts, [False, True], "attached text")
+    # The marked prompt is the same prompt, then the marker's tokens in segment 1 before the last [SEP]
+    assert marked.ids[: len(alone.ids)] == alone.ids
+    assert marked.type_ids[len(alone.ids) :] == [1] * (len(marked.ids) - len(alone.ids))
+    assert tokenizer.decode(marked.ids[len(alone.ids) :]) == "attached text"
+    # And the subject never reaches into the marker, even when every token is tagged
+    assert subject_span(prompts[1], marked, np.ones(len(marked.ids))) == "gist please"
+    # And a router trained without a marker reads a prompt alike with a context or without one
+    unmarked = encode_prompts(tokenizer, prompts, [False, True], None)
+    assert unmarked[0].ids == unmarked[1].ids == alone.ids
 
 
 LONG_COMPLAINT = " ".join(["The train was late again and nobody on the platform told us anything about it."] * 30)
@@ -106,8 +121,10 @@ class _Fixed:
         self.skills = ["sentiment", "qa", "summarize"]
         self._answers = answers
         self._targets = targets or {}
+        self.attached: dict[str, bool] = {}
 
-    def route_batch(self, prompts: list[str]) -> list[RouterDecision]:
+    def route_batch(self, prompts: list[str], attached: list[bool] | None = None) -> list[RouterDecision]:
+        self.attached.update(zip(prompts, attached or [False] * len(prompts), strict=True))
         return [
             RouterDecision(skills=self._answers[p], scores={}, subject=p, targets=self._targets.get(p, {}))
             for p in prompts
@@ -164,3 +181,15 @@ def test_the_router_gives_every_label_a_target(pipeline: Pipeline) -> None:
     decision = pipeline.skills.router.route("What is the sentiment of 'the food was cold'?")
     assert set(decision.targets) == {"sentiment", "qa", "summarize"}
     assert decision.targets["sentiment"] == "subject"
+
+
+def test_router_evaluation_tells_the_router_which_rows_send_a_context() -> None:
+    rows = [
+        {"prompt": "a", "tasks": ["summarize"], "context": "The meeting moved to Thursday."},
+        {"prompt": "b", "tasks": ["qa"], "context": "  "},
+        {"prompt": "c", "tasks": ["qa"], "has_context": True},
+        {"prompt": "d", "tasks": []},
+    ]
+    router = _Fixed({"a": ["summarize"], "b": ["qa"], "c": ["qa"], "d": []})
+    evaluate_router(router, rows)  # type: ignore[arg-type]
+    assert router.attached == {"a": True, "b": False, "c": True, "d": False}

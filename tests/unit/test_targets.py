@@ -19,8 +19,10 @@ class Scripted:
     def __init__(self, skills: list[str], targets: dict[str, Target]) -> None:
         self._skills = skills
         self._targets = targets
+        self.attached: list[bool] = []
 
-    def route(self, prompt: str) -> RouterDecision:
+    def route(self, prompt: str, attached: bool = False) -> RouterDecision:
+        self.attached.append(attached)
         return RouterDecision(skills=self._skills, scores={}, subject=prompt, targets=self._targets)
 
 
@@ -34,6 +36,13 @@ def test_a_skill_the_router_sends_to_the_context_reads_the_context() -> None:
     assert planned.decision.targets == {"sentiment": "context"}
     assert planned.tasks["sentiment"].target == "context"
     assert planned.tasks["sentiment"].text == PASSAGE
+
+
+def test_the_router_is_told_whether_the_request_sends_a_context() -> None:
+    router = Scripted(["summarize"], {"summarize": "context"})
+    for context in (PASSAGE, "  ", None):
+        plan(AnalyzeRequest(prompt="gist?", context=context), router)
+    assert router.attached == [True, False, False]
 
 
 def test_without_a_context_the_skill_falls_back_to_the_subject() -> None:

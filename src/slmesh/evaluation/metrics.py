@@ -108,6 +108,12 @@ def evaluate_qa(skill: QASkill, rows: Sequence[dict[str, Any]], batch_size: int 
     return _timed(run, len(rows))
 
 
+def attached(row: dict[str, Any]) -> bool:
+    """A router row's request sends a context: the row gives one (the text), or `has_context` says so."""
+    context = row.get("context")
+    return bool(row.get("has_context")) or (isinstance(context, str) and bool(context.strip()))
+
+
 def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_size: int = 64) -> dict[str, Any]:
     """Exact task sets, subjects where a row marks one, per-skill precision/recall and, where a row gives `targets`
     ({skill: "subject" | "context"}), target accuracy: a target is right when its skill is chosen and sent there."""
@@ -116,7 +122,7 @@ def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_si
         exact = subjects = subject_hits = target_count = target_hits = 0
         counts = {s: {"tp": 0, "fp": 0, "fn": 0} for s in skill.skills}
         for batch in _batched(rows, batch_size):
-            decisions = skill.route_batch([r["prompt"] for r in batch])
+            decisions = skill.route_batch([r["prompt"] for r in batch], [attached(r) for r in batch])
             for row, decision in zip(batch, decisions, strict=True):
                 expected, chosen = set(row["tasks"]), set(decision.skills)
                 exact += expected == chosen

@@ -39,7 +39,9 @@ AnySkill = type[Skill[Any, Any]]
 class Router(Protocol):
     """What picks the skills: the router model, or a scripted stand-in in tests."""
 
-    def route(self, prompt: str) -> RouterDecision: ...
+    def route(self, prompt: str, attached: bool = False) -> RouterDecision:
+        """`attached`: the request sends a context beside the prompt."""
+        ...
 
 
 class SkillRegistry:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,7 +14,7 @@ from slmesh.schemas import RouterDecision
 from slmesh.skills.base import CardSettings, card_settings
 
 if TYPE_CHECKING:
-    from tokenizers import Encoding
+    from tokenizers import Encoding, Tokenizer
 
 QUOTES = "\"'“”‘’«»„` "
 TRIM = QUOTES + ":;,-–—\t\n"
@@ -23,6 +24,10 @@ class RouterSettings(CardSettings):
     skills: tuple[str, ...] = Field(min_length=1, description="The skill labels in the order of the skill logits.")
     thresholds: dict[str, float]
     max_length: int = Field(gt=2)
+    context_marker: str | None = None
+    """The text read after the prompt, as its second segment, when the request sends a context: "What's this about?"
+    asks for a summary of an attached text and is a question without one. None: a router trained without it, which
+    reads the prompt alone."""
 
     @model_validator(mode="after")
     def _one_threshold_per_skill(self) -> RouterSettings:
@@ -40,6 +45,16 @@ def seen_positions(length: int, max_length: int) -> list[int]:
     """The tokens the router reads of a `length`-token prompt, at inference and in training: all of them, or the
     first and the last half of `max_length` (an instruction sits at one end of a long text)."""
     return head_tail_positions(length, max_length, max_length // 2)
+
+
+def encode_prompts(
+    tokenizer: Tokenizer, prompts: Sequence[str], attached: Sequence[bool], marker: str | None
+) -> list[Encoding]:
+    """Each prompt alone, or with `marker` as its second segment when its request sends a context: at inference and
+    in training."""
+    if marker is None or not any(attached):
+        return list(tokenizer.encode_batch(list(prompts)))
+    return list(tokenizer.encode_batch([(p, marker) if a else p for p, a in zip(prompts, attached, strict=True)]))
 
 
 def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray, positions: list[int] | None = None) -> str:
@@ -89,12 +104,15 @@ class RouterSkill:
     def skills(self) -> list[str]:
         return list(self.settings.skills)
 
-    def route_batch(self, prompts: list[str]) -> list[RouterDecision]:
-        encodings = self._bundle.tokenizer.encode_batch(prompts)
+    def route_batch(self, prompts: Sequence[str], attached: Sequence[bool] | None = None) -> list[RouterDecision]:
+        """`attached` says, per prompt, whether its request sends a context (none do when it is None)."""
+        flags = [False] * len(prompts) if attached is None else list(attached)
+        encodings = encode_prompts(self._bundle.tokenizer, prompts, flags, self.settings.context_marker)
         limit = self.settings.max_length
         positions = [seen_positions(len(e.ids), limit) for e in encodings]
         rows = [[e.ids[p] for p in seen] for e, seen in zip(encodings, positions, strict=True)]
-        outputs = self._bundle.run(pad_batch(rows))
+        types = [[e.type_ids[p] for p in seen] for e, seen in zip(encodings, positions, strict=True)]
+        outputs = self._bundle.run(pad_batch(rows, types))
         skill_probs = sigmoid(outputs["skill_logits"])
         token_probs = sigmoid(outputs["subject_logits"])
         # A router trained before the target head existed sends every skill to the subject.
@@ -114,5 +132,5 @@ class RouterSkill:
             )
         return decisions
 
-    def route(self, prompt: str) -> RouterDecision:
-        return self.route_batch([prompt])[0]
+    def route(self, prompt: str, attached: bool = False) -> RouterDecision:
+        return self.route_batch([prompt], [attached])[0]

@@ -12,7 +12,7 @@ import re
 import string
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from slmesh.datasets_io import BINARY_CLASSES, iter_jsonl, read_records
 from slmesh.skills.registry import registry
 from slmesh.training.router_wording import (
     AFTER_JOINERS,
+    ASSISTANT_TALK,
     ATTACHED,
     ATTACHED_SENTIMENT,
     ATTACHED_SHORT_BOTH,
@@ -37,6 +38,11 @@ from slmesh.training.router_wording import (
     FEELING_OBJECTS,
     FEELINGS,
     FELT_ABOUT,
+    GUSHING_CLOSERS,
+    GUSHING_FRAMES,
+    INFO_ASKS,
+    INFO_FIELDS,
+    INFO_WHO,
     JOINERS,
     LONG_SENTIMENT_AFTER,
     LONG_SENTIMENT_BEFORE,
@@ -79,6 +85,11 @@ from slmesh.training.router_wording import (
     SUMMARIZE_SENTIMENT,
     SUMMARIZE_SENTIMENT_AFTER,
     SUMMARIZE_VERBS,
+    UNNAMED_BOTH,
+    UNNAMED_SENTIMENT,
+    UNNAMED_SUMMARY,
+    VENTING_CLOSERS,
+    VENTING_FRAMES,
     WRITERS,
     YES_NO_FRAMES,
     plain,
@@ -91,12 +102,44 @@ LONG_WORDS = (150, 400)
 BETWEEN_SHARE = 0.35
 """Share of long sentiment + QA requests put between the text and its question instead of before or after both."""
 TYPO_SHARE = 0.3
+VENTING_SHARE = 0.3
+INFO_ASK_SHARE = 0.4
+"""Share of the questions asked beside another request that ask for a thing in the text ("and the order number")."""
+INFO_OWNERS = ("the", "the", "their", "his", "her", "its", "my", "the customer's")
+INFO_SOURCES = ("", "", "", " from this", " from it", " in there", " from the {d}", " in the {d}", " on the {d}")
+INFO_DOCUMENTS = (
+    "email",
+    "letter",
+    "confirmation",
+    "ticket",
+    "invoice",
+    "notice",
+    "message",
+    "form",
+    "text",
+    "booking",
+)
+ARITHMETIC = (
+    "what's {a} {o} {b}?",
+    "calculate {a} {o} {b}",
+    "how much is {a} {o} {b}",
+    "{a} {o} {b} = ?",
+    "work out {a} {o} {b}",
+)
+OPERATORS = ("times", "divided by", "plus", "minus", "x", "*", "/", "+", "-", "multiplied by")
+"""Share of the event reports told as a rhetorical question with the feeling beside it (`_venting`)."""
 NOISY_SHARE = 0.15
 """Share of requests about an attached text typed with real misspellings and text-speak (`_noisy`)."""
 SHOUT_SHARE = 0.2
 """Share of the noisy kind's prompts typed all in capitals."""
 ATTACHED_JOINERS = (". Also, ", ", and ", " + ", "? And ", ". ", "\n")
 ATTACHED_QUESTION_SHARE = 0.3
+ATTACHED_CONTEXT_SHARE = 0.95
+"""Share of requests about an attached text sent with one: a user may forget to attach it, and the request still asks
+for it (the orchestration then falls back to the subject)."""
+OTHER_CONTEXT_SHARE = 0.2
+"""Share of the other prompts sent with a context: a text attached beside a request that does not refer to it
+changes neither the skills nor their targets."""
 STATEMENT_ENDS = ("", "", ".", ".", "!", "...", " thanks")
 """How a question typed as a statement ends: never with a question mark."""
 AFTER_QUESTION = (" Also, ", " And ", "\n", " - ")
@@ -182,6 +225,8 @@ class RouterExample:
     subject_end: int
     context_skills: list[str] = field(default_factory=list)
     """The tasks that work on the request's attached context rather than on the subject."""
+    has_context: bool = False
+    """The request sends a context beside the prompt (the router reads a marker after the prompt)."""
     targets: dict[str, str] = field(init=False)
     """Per task that reads one text, "context" or "subject": the form `slmesh eval router` scores."""
 
@@ -429,6 +474,39 @@ def _event_report(rng: random.Random, held_out: bool) -> str:
     return _fill(rng.choice(split_phrasings(frames, held_out)), EVENT_SLOTS, rng, held_out)
 
 
+def _venting(rng: random.Random, held_out: bool) -> str:
+    """'Why does the train get cancelled again? I'm so done.': a question nobody wants answered, the feeling after
+    it (or before it)."""
+    frames, closers = (GUSHING_FRAMES, GUSHING_CLOSERS) if rng.random() < 0.3 else (VENTING_FRAMES, VENTING_CLOSERS)
+    question = _fill(rng.choice(split_phrasings(frames, held_out)), EVENT_SLOTS, rng, held_out)
+    question = question[:1].upper() + question[1:]
+    if frames is VENTING_FRAMES and rng.random() < 0.35:
+        # "On hold for an hour again. Why do they even have a phone line?": what happened says how it feels.
+        told = _event_report(rng, held_out)
+        return f"{told[:1].upper()}{told[1:]}. {question}"
+    closer = rng.choice(split_phrasings(closers, held_out))
+    return f"{closer} {question}" if rng.random() < 0.2 else f"{question} {closer}"
+
+
+def _info_ask(rng: random.Random, held_out: bool, source: bool = False) -> str:
+    """'whats their order number', 'who signed it': a thing to pull out of a text; with `source`, the text named
+    ("... from the email")."""
+    if rng.random() < 0.2:
+        ask = rng.choice(split_phrasings(INFO_WHO, held_out))
+    else:
+        field = rng.choice(split_phrasings(INFO_FIELDS, held_out))
+        ask = rng.choice(split_phrasings(INFO_ASKS, held_out)).format(p=rng.choice(INFO_OWNERS), f=field)
+    if source:
+        ask += rng.choice(INFO_SOURCES).format(d=rng.choice(INFO_DOCUMENTS))
+    return _typed(ask, rng, ("", "?", "?", ".", ""))
+
+
+def _arithmetic(rng: random.Random) -> str:
+    """Sums: a tool's job, not a question the knowledge base answers."""
+    a, b = rng.randint(2, 999), rng.randint(2, 99)
+    return rng.choice(ARITHMETIC).format(a=a, o=rng.choice(OPERATORS), b=b)
+
+
 def _noisy(text: str, rng: random.Random, held_out: bool) -> str:
     """Words of an instruction as people misspell or shorten them ("sentimant", "n", "pls"), each half the time."""
 
@@ -499,7 +577,7 @@ def _writer_feeling(opinion: str, question: str, rng: random.Random, held_out: b
         asked = pick(SOURCE_FRAMES).format(q=asked, r=pick(ATTACHED))
     instruction = _scrawled(_typed(asked, rng, ("?", "?", "?", "", ".")), rng, held_out)
     if rng.random() < ATTACHED_QUESTION_SHARE / 2:
-        return _with_question(instruction, ["sentiment"], question, rng)
+        return _with_question(instruction, ["sentiment"], question, rng, held_out)
     return RouterExample(instruction, ["sentiment"], 0, 0, ["sentiment"])
 
 
@@ -557,6 +635,11 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         return _long_example(_long_text(pools, rng), question, pick, rng, held_out)
     if kind == "attached":
         return _attached_request(question, rng, held_out)
+    if kind == "unnamed_attached":
+        return _unnamed_request(question, rng, held_out)
+    if kind == "context_lookup":
+        ask = _scrawled(_surface(_info_ask(rng, held_out, source=True), rng), rng, held_out)
+        return RouterExample(ask, ["qa"], 0, len(ask), has_context=True)
     if kind in ("summarize_qa", "summarize_sentiment_qa"):
         passage = _opening(rng.choice(pools.passages), rng)
         return _summary_question(passage, question, rng, held_out, sentiment=kind == "summarize_sentiment_qa")
@@ -571,7 +654,8 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
     if kind == "statement_question":
         return _statement_question(pools, rng, held_out)
     if kind == "event_report":
-        report = _cased_opinion(_event_report(rng, held_out), rng)
+        told = _venting(rng, held_out) if rng.random() < VENTING_SHARE else _event_report(rng, held_out)
+        report = _cased_opinion(told, rng)
         return _build("", _shouted(report) if rng.random() < 0.08 else report, "", ["sentiment"], rng, quoted=False)
     if kind == "writer_feeling":
         return _writer_feeling(opinion, question, rng, held_out)
@@ -584,8 +668,15 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         subject = rng.choice([opinion, rng.choice(pools.requests), question])
         return _build(pick(OTHER), subject, "", [], rng, tag=False)
     if kind == "request":
-        return _build("", _surface(rng.choice(pools.requests), rng), "", [], rng, quoted=False, tag=False)
-    chatter = rng.choice(pools.chatter) if pools.chatter and rng.random() < 0.7 else rng.choice(SMALL_TALK)
+        request = _arithmetic(rng) if rng.random() < 0.15 else rng.choice(pools.requests)
+        return _build("", _surface(request, rng), "", [], rng, quoted=False, tag=False)
+    roll = rng.random()
+    if roll < 0.25:
+        chatter = rng.choice(split_phrasings(ASSISTANT_TALK, held_out))
+    elif pools.chatter and roll < 0.75:
+        chatter = rng.choice(pools.chatter)
+    else:
+        chatter = rng.choice(SMALL_TALK)
     return _build("", _surface(chatter, rng), "", [], rng, quoted=False, tag=False)
 
 
@@ -685,14 +776,50 @@ def _attached_request(question: str, rng: random.Random, held_out: bool) -> Rout
     instruction, skills = rng.choices(requests, weights=(0.45, 0.35, 0.2))[0]
     instruction = _scrawled(instruction, rng, held_out)
     if rng.random() < ATTACHED_QUESTION_SHARE:
-        return _with_question(instruction, skills, question, rng)
+        return _with_question(instruction, skills, question, rng, held_out)
     return RouterExample(instruction, [t for t in TASK_ORDER if t in skills], 0, 0, skills)
 
 
-def _with_question(instruction: str, skills: list[str], question: str, rng: random.Random) -> RouterExample:
+def _unnamed_request(question: str, rng: random.Random, held_out: bool) -> RouterExample:
+    """A request that names no text ("gist?", "good or bad?"): it asks about the attached one, so it comes with it."""
+    choices = [
+        (UNNAMED_SENTIMENT, ["sentiment"]),
+        (UNNAMED_SUMMARY, ["summarize"]),
+        (UNNAMED_BOTH, ["sentiment", "summarize"]),
+    ]
+    items, skills = rng.choices(choices, weights=(0.45, 0.4, 0.15))[0]
+    instruction = _scrawled(_surface(rng.choice(split_phrasings(items, held_out)), rng), rng, held_out)
+    if rng.random() < ATTACHED_QUESTION_SHARE:
+        example = _with_question(instruction, skills, question, rng, held_out)
+    else:
+        example = RouterExample(instruction, [t for t in TASK_ORDER if t in skills], 0, 0, skills)
+    return replace(example, has_context=True)
+
+
+def _with_context(example: RouterExample, rng: random.Random) -> RouterExample:
+    """Whether the request sends a context: almost always when the prompt asks about one, else now and then."""
+    if example.has_context:
+        return example
+    share = ATTACHED_CONTEXT_SHARE if example.context_skills else OTHER_CONTEXT_SHARE
+    return replace(example, has_context=rng.random() < share)
+
+
+def _with_question(
+    instruction: str, skills: list[str], question: str, rng: random.Random, held_out: bool
+) -> RouterExample:
     """A request about the attached text with a question beside it, either side: the question is QA's subject."""
     instruction = instruction.rstrip(":.-? ")
-    if rng.random() < 0.5:
+    if rng.random() < INFO_ASK_SHARE:
+        question = _info_ask(rng, held_out)
+    roll = rng.random()
+    if roll < 0.3 and QUESTION_START.match(question):
+        # "Give me a summary of the ticket and tell me what the account ID is": the question as a clause.
+        clause = _as_clause(question)
+        lead = rng.choice(split_phrasings(QA_LEADS, held_out)).lower()
+        joiner = rng.choice((" and ", ", and ", ". Also ", " n ", " + "))
+        prompt = f"{instruction}{joiner}{lead} {clause}{rng.choice(('', '.', '?'))}"
+        return _tagged(prompt, clause, [*skills, "qa"], skills)
+    if roll < 0.65:
         prompt = f"{instruction}{rng.choice(ATTACHED_JOINERS)}{question}"
     else:
         prompt = f"{question}{rng.choice(AFTER_QUESTION)}{instruction[:1].lower()}{instruction[1:]}"
@@ -705,6 +832,8 @@ def _summary_question(
     """A passage in the prompt to summarise (and rate, with `sentiment`) with a question about it: QA's subject is
     the question, as for any passage with a question."""
     leads = SUMMARIZE_SENTIMENT if sentiment else SUMMARIZE
+    if rng.random() < INFO_ASK_SHARE / 2:
+        question = _info_ask(rng, held_out)
     summary = rng.choice(split_phrasings(leads, held_out)).rstrip(":?.- ")
     if rng.random() < TYPO_SHARE:
         summary = _typos(summary, rng)
@@ -728,7 +857,9 @@ def _review_question(opinion: str, question: str, rng: random.Random, held_out: 
 
     The question comes as a "tell me ..." clause or as a direct question ("what year did it come out").
     """
-    if question and rng.random() < 0.5:
+    if rng.random() < INFO_ASK_SHARE / 2:
+        clause = _info_ask(rng, held_out).rstrip("?.")
+    elif question and rng.random() < 0.5:
         clause = _as_clause(question)
     else:
         clause = rng.choice(split_phrasings(QA_LEADS, held_out)).lower() + " " + rng.choice(REVIEW_QUESTIONS)
@@ -807,15 +938,15 @@ def _build(
 
 
 KINDS: dict[str, float] = {
-    "sentiment": 0.07,
-    "qa": 0.065,
-    "both": 0.07,
-    "review_question": 0.05,
-    "summarize": 0.055,
+    "sentiment": 0.06,
+    "qa": 0.055,
+    "both": 0.06,
+    "review_question": 0.045,
+    "summarize": 0.05,
     "summarize_sentiment": 0.03,
-    "bare_question": 0.055,
+    "bare_question": 0.05,
     "indirect_question": 0.045,
-    "passage_question": 0.05,
+    "passage_question": 0.045,
     "bare_opinion": 0.05,
     "other": 0.04,
     "request": 0.04,
@@ -825,22 +956,27 @@ KINDS: dict[str, float] = {
     "attached": 0.06,
     "summarize_qa": 0.025,
     "summarize_sentiment_qa": 0.015,
-    "statement_question": 0.04,
+    "statement_question": 0.035,
     "event_report": 0.04,
     "writer_feeling": 0.03,
     "noisy": 0.03,
+    "unnamed_attached": 0.03,
+    "context_lookup": 0.025,
 }
 """Each kind's share of the generated prompts (they sum to 1). The kinds added in v14 (statement-form questions,
 event reports, questions about how a writer feels, noisy instructions) and long's rise from 5.7% took their shares
 from the largest kinds (both 11.5% -> 7%, sentiment 10.7% -> 7%, qa 9% -> 6.5%, bare_question 7.4% -> 5.5%,
-bare_opinion 6.6% -> 5%); the others stayed within half a point of their v13 share."""
+bare_opinion 6.6% -> 5%); the others stayed within half a point of their v13 share. v16's requests that name no
+text (`unnamed_attached`) took a point each from sentiment, qa and both; v17's look-ups in an attached text
+(`context_lookup`) half a point each from review_question, passage_question, bare_question, statement_question and
+summarize."""
 
 
 def generate(pools: SubjectPools, count: int, seed: int, held_out: bool) -> Iterator[RouterExample]:
     rng = random.Random(seed)
     kinds, weights = zip(*KINDS.items(), strict=True)
     for _ in range(count):
-        yield _example(rng.choices(kinds, weights)[0], pools, rng, held_out)
+        yield _with_context(_example(rng.choices(kinds, weights)[0], pools, rng, held_out), rng)
 
 
 def handwritten_sets(folder: Path = HANDWRITTEN_DIR) -> dict[str, list[dict[str, Any]]]:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from slmesh.skills.router import seen_positions
+from slmesh.skills.router import encode_prompts, seen_positions
 from slmesh.training.common import (
     ListDataset,
     RunConfig,
@@ -80,13 +80,17 @@ class ExportableRouter(nn.Module):
         return out["skill_logits"], out["subject_logits"], out["target_logits"]
 
 
-def featurize(tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max_length: int) -> list[dict[str, Any]]:
-    encodings = tokenizer.encode_batch([r["prompt"] for r in rows])
+def featurize(
+    tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max_length: int, context_marker: str | None = None
+) -> list[dict[str, Any]]:
+    """Rows as the router reads them (`encode_prompts`: the marker after a prompt whose row `has_context`)."""
+    attached = [bool(r.get("has_context")) for r in rows]
+    encodings = encode_prompts(tokenizer, [r["prompt"] for r in rows], attached, context_marker)
     features = []
     for row, encoding in zip(rows, encodings, strict=True):
         start, end = row.get("subject_start", 0), row.get("subject_end", 0)
         subject = [
-            -100.0 if seq is None else float(end > start and s < end and e > start)
+            -100.0 if seq != 0 else float(end > start and s < end and e > start)
             for (s, e), seq in zip(encoding.offsets, encoding.sequence_ids, strict=True)
         ]
         seen = seen_positions(len(encoding.ids), max_length)
@@ -96,7 +100,7 @@ def featurize(tokenizer: Any, rows: list[dict[str, Any]], skills: list[str], max
             {
                 "input_ids": ids,
                 "attention_mask": [1] * len(ids),
-                "token_type_ids": [0] * len(ids),
+                "token_type_ids": [encoding.type_ids[p] for p in seen],
                 "skill_labels": [float(s in row["tasks"]) for s in skills],
                 "subject_labels": subject,
                 "target_labels": [
@@ -113,6 +117,7 @@ def train(
     skills: list[str],
     num_layers: int,
     max_length: int = 256,
+    context_marker: str | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
     from transformers import AutoModel, Trainer, set_seed
 
@@ -124,7 +129,7 @@ def train(
     # which is what lets the router generalise beyond its templates; it also makes CPU training fast.
     encoder.embeddings.word_embeddings.weight.requires_grad = False
     model = RouterModel(encoder, len(skills))
-    features = featurize(tokenizer, train_rows, skills, max_length)
+    features = featurize(tokenizer, train_rows, skills, max_length, context_marker)
     random.Random(cfg.seed).shuffle(features)
     trainer = Trainer(
         model=model,
@@ -144,6 +149,6 @@ def train(
         "train_prompts": len(features),
         **trained(trainer, result, encoder.config.num_hidden_layers),
     }
-    inference: dict[str, Any] = {"skills": skills, "max_length": max_length}
+    inference: dict[str, Any] = {"skills": skills, "max_length": max_length, "context_marker": context_marker}
     model.cpu().eval()
     return ExportableRouter(model).eval(), tokenizer, {"summary": summary, "inference": inference}

@@ -7,11 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from slmesh.evaluation.metrics import attached
 from slmesh.runtime import FP32_FILE, load_bundle, sha256
 from slmesh.skills.router import RouterSkill
 from slmesh.training import cards, export
 from slmesh.training.commands import runs
 
+CONTEXT_MARKER = "attached text"
+"""The second segment after a prompt sent with a context (`RouterSettings.context_marker`)."""
 OPINIONS = "sentiment model folder that picks review sentences as extra opinions (e.g. models/sentiment)"
 
 
@@ -33,7 +36,11 @@ def register(sub: Any) -> None:
 def _tune(out: Path, rows: list[dict[str, Any]], threads: int) -> dict[str, float]:
     """Per-skill thresholds with the best F1 on generated dev prompts (ties: the one nearest 0.5)."""
     skill = RouterSkill.from_bundle(load_bundle(out, "router", threads, FP32_FILE, verify=False))
-    decisions = [d for i in range(0, len(rows), 64) for d in skill.route_batch([r["prompt"] for r in rows[i : i + 64]])]
+    decisions = [
+        d
+        for i in range(0, len(rows), 64)
+        for d in skill.route_batch([r["prompt"] for r in rows[i : i + 64]], [attached(r) for r in rows[i : i + 64]])
+    ]
     thresholds = {}
     for name in skill.skills:
         pairs = [(d.scores[name], name in r["tasks"]) for d, r in zip(decisions, rows, strict=True)]
@@ -61,11 +68,11 @@ def run(args: argparse.Namespace) -> None:
     skills = list(router_data.TASK_ORDER)
     cfg = runs.config(args)
     model, tokenizer, info = runs.train_timed(
-        lambda: router_model.train(cfg, train_rows, skills, args.layers, args.max_length)
+        lambda: router_model.train(cfg, train_rows, skills, args.layers, args.max_length, CONTEXT_MARKER)
     )
     args.out.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(args.out / "tokenizer.json"))
-    inference = {"max_length": args.max_length, "skills": skills}
+    inference = {"max_length": args.max_length, "skills": skills, "context_marker": CONTEXT_MARKER}
     sample = runs.parity_sample("router", tokenizer, inference, {"generated_dev": dev_rows}, args.seed)
     runs.export_model("router", model, sample, ["skill_logits", "subject_logits", "target_logits"], args.out)
     card = runs.new_card(

@@ -152,7 +152,13 @@ def parity_sample(
         return qa_task.featurize(tokenizer, rows, inference["max_length"], inference["stride"], 64, 1, seed)
     from slmesh.training import router_model
 
-    return router_model.featurize(tokenizer, dev["generated_dev"][:500], inference["skills"], inference["max_length"])
+    return router_model.featurize(
+        tokenizer,
+        dev["generated_dev"][:500],
+        inference["skills"],
+        inference["max_length"],
+        inference.get("context_marker"),
+    )
 
 
 def onnx_parity(
