@@ -484,3 +484,51 @@ def test_imdb_training_reviews_can_be_capped_without_touching_the_held_out_ones(
     capped = sentiment.default_data(tmp_path, with_imdb=True, imdb_dev=3, seed=13, imdb_train=4)
     assert capped["imdb_dev"] == full["imdb_dev"] and len(full["train"]) == 1 + 7
     assert capped["train"] == full["train"][:5]
+
+
+def test_a_soup_lies_between_its_two_models_and_is_measured_like_a_run(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from slmesh.research.soup import interpolated
+    from slmesh.training import sentiment as task
+    from slmesh.training.common import start_from_onnx
+
+    # Given two sentiment runs of the same network, trained with different seeds
+    out, _ = trained
+    start = out / "sentiment"
+    _train(
+        "sentiment",
+        tiny_base,
+        data_dir,
+        tmp_path,
+        "--no-imdb",
+        "--seed",
+        "5",
+        *("--train-data", str(data_dir / "sentiment/sst2/train.jsonl.gz")),
+        *("--train-data", str(data_dir / "sentiment/tweets/train.jsonl.gz")),
+    )
+    finish = tmp_path / "sentiment"
+
+    def weights(folder: Path) -> dict[str, Any]:
+        model = task.build_model(str(tiny_base), "gated")
+        start_from_onnx(model, folder / "model_fp32.onnx")
+        return {n: p.detach() for n, p in model.named_parameters()}
+
+    ends = weights(start), weights(finish)
+    # When their weights are mixed, then every weight is that share of the way from the start to the finish
+    for alpha in (0.0, 0.25, 1.0):
+        model, _ = interpolated(str(tiny_base), start, finish, alpha)
+        for name, param in model.named_parameters():
+            expected = (1 - alpha) * ends[0][name] + alpha * ends[1][name]
+            assert torch.allclose(param, expected, atol=1e-6), (alpha, name)
+    assert any(not torch.equal(ends[0][n], ends[1][n]) for n in ends[0]), "the two runs differ"
+    # And the soup command exports, calibrates and measures the mix into a card of its own
+    soup = tmp_path / "soup"
+    _run(
+        *("slmesh.research.soup", "--start", str(start), "--finish", str(finish), "--alpha", "0.5"),
+        *("--out", str(soup), "--base-model", str(tiny_base), "--data-dir", str(data_dir), "--threads", "1"),
+    )
+    card = json.loads((soup / "card.json").read_text())
+    assert card["soup"]["alpha"] == 0.5 and card["soup"]["start"]["path"] == str(start)
+    assert set(card["metrics"]["int8"]) == {"sst2_dev", "tweets_dev"}
+    assert card["inference"]["temperature"] == card["soup"]["calibration_fit"]["temperature"] > 0

@@ -8,6 +8,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -509,3 +510,38 @@ def test_sums_and_friendly_words_to_the_assistant_get_no_skill() -> None:
     assert sums and all(e.tasks == [] for e in sums)
     talk = [e for e in _of_kind("small_talk", 600) if plain(e.prompt) in {plain(t) for t in ASSISTANT_TALK}]
     assert talk and all(e.tasks == [] for e in talk)
+
+
+def test_a_long_review_sent_alone_is_an_opinion_and_a_question_after_it_asks_too() -> None:
+    # Given long prompts when the pools hold whole reviews
+    review = " ".join(["The plot drags and the acting is wooden, a real waste of a good cast."] * 12)
+    pools = replace(POOLS, long_opinions=[review])
+    rng = random.Random(8)
+    examples = [router_data._example("long", pools, rng, held_out=False) for _ in range(1500)]
+
+    def text_only(prompt: str) -> bool:
+        return prompt == review or (
+            prompt.endswith(review) and any(prompt.startswith(i) for i in router_wording.LONG_INTROS)
+        )
+
+    # Then a review sent with no request (an intro at most) is sentiment on all of it
+    bare = [e for e in examples if text_only(e.prompt)]
+    assert bare and all(e.tasks == ["sentiment"] and _subject(e) == e.prompt for e in bare)
+    assert any(e.prompt != review for e in bare), "some say where the text came from"
+    # And a review followed only by a question is sentiment and QA, one subject from the review to the question
+    asked = [
+        e
+        for e in examples
+        if review in e.prompt
+        and text_only(e.prompt[: e.prompt.index(review) + len(review)])
+        and _asks(e.prompt.split(review, 1)[1].strip(" \n-").removeprefix("Also, ").removeprefix("And "))
+    ]
+    assert asked and all(e.tasks == ["sentiment", "qa"] and _subject(e) == e.prompt for e in asked)
+
+
+def test_a_question_told_inside_a_text_to_summarise_is_not_asked() -> None:
+    # Given passages to summarise, some of them holding a question someone in them asked
+    examples = _of_kind("summarize", count=600)
+    told = [e for e in examples if any(_asks(q) for q in re.findall(r"[^.!?'\"]*\?", _subject(e)))]
+    # Then the request is still a summary only
+    assert told and all(e.tasks == ["summarize"] for e in told)

@@ -44,6 +44,7 @@ from slmesh.training.router_wording import (
     INFO_FIELDS,
     INFO_WHO,
     JOINERS,
+    LONG_INTROS,
     LONG_SENTIMENT_AFTER,
     LONG_SENTIMENT_BEFORE,
     LONG_SUMMARY_AFTER,
@@ -99,11 +100,33 @@ from slmesh.training.router_wording import (
 Row = TypeVar("Row")
 
 LONG_WORDS = (150, 400)
+LONG_OPINION_SHARE = 0.3
+"""Share of long prompts whose text is a whole review (IMDB): a long text is as often a complaint or a rave as a
+report."""
+LONG_BARE_SHARE = 0.35
+"""Share of those reviews sent with no request (sentiment, as a short opinion is) or with only a question after them
+(sentiment and QA)."""
+LONG_INTRO_SHARE = 0.4
+"""Share of long texts that a sentence saying where the text came from (`LONG_INTROS`) comes before."""
+LONG_OPINIONS = 4000
 BETWEEN_SHARE = 0.35
 """Share of long sentiment + QA requests put between the text and its question instead of before or after both."""
 TYPO_SHARE = 0.3
+QUOTED_QUESTION_SHARE = 0.3
+"""Share of the texts to summarise or rate (long ones, and passages after a summary request) that hold a question
+someone in them asked: a question inside the text is no request to answer it."""
+QUOTED_QUESTION_FRAMES = (
+    "{q}",
+    "My first thought was: {q}",
+    "She asked me, '{q}'",
+    "Someone asked {q} and nobody knew.",
+    "The obvious question is {q}",
+    'He kept asking "{q}"',
+    "I wondered {q}",
+    "We were all asking ourselves: {q}",
+)
 VENTING_SHARE = 0.3
-INFO_ASK_SHARE = 0.4
+INFO_ASK_SHARE = 0.2
 """Share of the questions asked beside another request that ask for a thing in the text ("and the order number")."""
 INFO_OWNERS = ("the", "the", "their", "his", "her", "its", "my", "the customer's")
 INFO_SOURCES = ("", "", "", " from this", " from it", " in there", " from the {d}", " in the {d}", " on the {d}")
@@ -143,6 +166,7 @@ changes neither the skills nor their targets."""
 STATEMENT_ENDS = ("", "", ".", ".", "!", "...", " thanks")
 """How a question typed as a statement ends: never with a question mark."""
 AFTER_QUESTION = (" Also, ", " And ", "\n", " - ")
+RANT_QUESTION_JOINERS = (" ", "\n\n", *AFTER_QUESTION)
 HANDWRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "eval"
 """Prompts written by hand in the source checkout; router cards report them, training never reads them."""
 
@@ -279,6 +303,7 @@ class SubjectPools:
     chatter: list[str]
     info_questions: list[str] = field(default_factory=list)
     reviews: list[str] = field(default_factory=list)
+    long_opinions: list[str] = field(default_factory=list)
     wh_questions: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -311,7 +336,8 @@ class SubjectPools:
         # Questions to the assistant itself ("how are you", "are you a bot") are chatter, not questions to answer.
         chatter = [r["text"] for r in clinc if r["domain"] == "small_talk"]
         reviews = _confident_opinions(_review_sentences(data_dir, part), opinion_model) if opinion_model else []
-        return cls(take(sst2), take(questions), passages, requests, chatter, info, reviews)
+        long_opinions = _long_reviews(data_dir, part)
+        return cls(take(sst2), take(questions), passages, requests, chatter, info, reviews, long_opinions)
 
 
 def _split_of(text: str) -> int:
@@ -324,6 +350,21 @@ def _split_of(text: str) -> int:
 def _contexts(data_dir: Path, names: Sequence[str], part: int) -> list[str]:
     rows = (r["context"] for name in names for r in iter_jsonl(data_dir / f"qa/{name}/train.jsonl.gz"))
     return [c for c in dict.fromkeys(rows) if _split_of(c) == part]
+
+
+def _long_reviews(data_dir: Path, part: int) -> list[str]:
+    """IMDB reviews of `LONG_WORDS` words, markup removed: the first `LONG_OPINIONS` of the split."""
+    path = data_dir / "sentiment/imdb/train.jsonl.gz"
+    if not path.is_file():
+        return []
+    kept: list[str] = []
+    for row in iter_jsonl(path):
+        text = re.sub(r"\s+", " ", re.sub(r"<br\s*/?>", " ", row["text"])).strip()
+        if LONG_WORDS[0] <= len(text.split()) <= LONG_WORDS[1] and _split_of(text) == part:
+            kept.append(text)
+            if len(kept) == LONG_OPINIONS:
+                break
+    return kept
 
 
 def _review_sentences(data_dir: Path, part: int) -> list[str]:
@@ -609,6 +650,8 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
         return _review_question(opinion, wh_question, rng, held_out)
     if kind == "summarize":
         passage = _opening(rng.choice(pools.passages), rng)
+        if rng.random() < QUOTED_QUESTION_SHARE:
+            passage = _with_quoted_question(passage, question, rng)
         if rng.random() < 0.25:
             return _build("", passage, pick(SUMMARIZE_AFTER), ["summarize"], rng)
         lead = _composed("summarize", rng, held_out) if rng.random() < 0.5 else pick(SUMMARIZE)
@@ -632,7 +675,16 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
             return _build("", text, pick(SUMMARIZE_SENTIMENT_AFTER), ["sentiment", "summarize"], rng)
         return _build(pick(SUMMARIZE_SENTIMENT), text, "", ["sentiment", "summarize"], rng)
     if kind == "long":
-        return _long_example(_long_text(pools, rng), question, pick, rng, held_out)
+        opinionated = bool(pools.long_opinions) and rng.random() < LONG_OPINION_SHARE
+        text = rng.choice(pools.long_opinions) if opinionated else _long_text(pools, rng)
+        if rng.random() < LONG_INTRO_SHARE:
+            intro = rng.choice(split_phrasings(LONG_INTROS, held_out))
+            text = f"{intro}{rng.choice(AFTER_JOINERS)}{text}"
+        if opinionated and rng.random() < LONG_BARE_SHARE:
+            if rng.random() < 0.5:
+                return _build("", text, "", ["sentiment"], rng, quoted=False)
+            return _rant_question(text, question, rng)
+        return _long_example(text, question, pick, rng, held_out, opinionated)
     if kind == "attached":
         return _attached_request(question, rng, held_out)
     if kind == "unnamed_attached":
@@ -695,16 +747,39 @@ def _long_text(pools: SubjectPools, rng: random.Random) -> str:
     return " ".join(kept)
 
 
+def _with_quoted_question(text: str, question: str, rng: random.Random) -> str:
+    """`text` with `question` told inside it (`QUOTED_QUESTION_FRAMES`), between two of its sentences."""
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    told = rng.choice(QUOTED_QUESTION_FRAMES).format(q=question.rstrip("?. ") + "?")
+    at = rng.randint(1, len(sentences)) if len(sentences) > 1 else 1
+    return " ".join([*sentences[:at], told, *sentences[at:]])
+
+
+def _rant_question(text: str, question: str, rng: random.Random) -> RouterExample:
+    """A question after a rant or a rave and no instruction: sentiment reads the text, QA the question, as one subject
+    from start to end (a neutral passage with a question after it is QA's alone)."""
+    prompt = f"{text}{rng.choice(RANT_QUESTION_JOINERS)}{question}"
+    return _tagged(prompt, prompt, ["sentiment", "qa"])
+
+
 def _long_example(
-    text: str, question: str, pick: Callable[[Sequence[str]], str], rng: random.Random, held_out: bool
+    text: str,
+    question: str,
+    pick: Callable[[Sequence[str]], str],
+    rng: random.Random,
+    held_out: bool,
+    opinionated: bool = False,
 ) -> RouterExample:
     """A long text with the request before it or after it: the router reads only its head and its tail.
 
     Requests come as the short ones do, or point back or ahead at the text ("reading that back, ..."), which only
-    a long text makes people write.
+    a long text makes people write. An `opinionated` text (a review) with only a question after it is a rant with a
+    question (`_rant_question`), not a passage to answer from.
     """
     after = rng.random() < 0.5
     roll = rng.random()
+    if (roll < 0.53 or roll >= 0.9) and rng.random() < QUOTED_QUESTION_SHARE:
+        text = _with_quoted_question(text, question, rng)
     requests = [
         (0.2, (SUMMARIZE, LONG_SUMMARY_BEFORE), (SUMMARIZE_AFTER, LONG_SUMMARY_AFTER), ["summarize"], text),
         (0.38, (SENTIMENT, LONG_SENTIMENT_BEFORE), (SENTIMENT_AFTER, LONG_SENTIMENT_AFTER), ["sentiment"], text),
@@ -734,6 +809,8 @@ def _long_example(
                 return _build("", subject, pick(rng.choice(trails)), tasks, rng)
             return _build(pick(rng.choice(leads)), subject, "", tasks, rng)
     if roll < 0.75:
+        if opinionated:
+            return _rant_question(text, question, rng)
         return _passage_question(text, question, rng, held_out)
     if roll < 0.9:
         return _summary_question(text, question, rng, held_out, sentiment=roll < 0.82)

@@ -1497,6 +1497,25 @@ LONG_SUMMARY_SENTIMENT_BEFORE = [
     "Can you trim the text below and judge its overall feeling?",
     "Key points and overall attitude of everything below:",
 ]
+# What people write before pasting a long text: it says where the text came from, never what to do with it.
+LONG_INTROS = [
+    "Here's the email I got from my landlord this morning.",
+    "My neighbour pushed this letter through the door yesterday.",
+    "Pasting the full review below.",
+    "This came in from a customer overnight.",
+    "Forwarding this from our team lead.",
+    "I found this post on the community forum.",
+    "So this is what the council sent us.",
+    "Below is the message my sister sent me after the wedding.",
+    "Copying in the complaint exactly as it arrived.",
+    "This is the write-up from last week's event.",
+    "OK, here's the whole thing, sorry in advance.",
+    "Our supplier replied to my query with this.",
+    "Here's the feedback form one of the parents filled in.",
+    "A guest left this on our booking page.",
+    "I wrote this for the residents' newsletter.",
+    "Just received this from the school office.",
+]
 PHRASINGS_FILE = Path(__file__).with_name("router_phrasings.json")
 """Paraphrases by another writer (a helper agent shown neither this generator nor any evaluation set), so the router
 learns more than one writer's habits. Keys name the list each joins."""
@@ -1556,6 +1575,7 @@ SPLIT_PHRASINGS = [
     LONG_SUMMARY_BEFORE,
     LONG_SUMMARY_SENTIMENT_AFTER,
     LONG_SUMMARY_SENTIMENT_BEFORE,
+    LONG_INTROS,
 ]
 """Every list whose fourth items are held out; SMALL_TALK is not split. Slot fillers (`QUESTION_SLOTS`,
 `EVENT_SLOTS`, the writers and objects) and `NOISY_WORDS` variants are split too but are subjects and spellings,

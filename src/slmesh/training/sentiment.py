@@ -33,6 +33,7 @@ LABELS = SENTIMENT_CLASSES
 """Logit order of every three-class model."""
 POLES = [LABELS.index(name) for name in BINARY_CLASSES]
 NORMALIZE = "emoji_names"
+"""The default text normalisation (`slmesh.textnorm`) of a run, named in its card."""
 LOSS_KEYS = ("labels", "polar_only", "pole_target", "weight")
 """Per-row inputs of `sentiment_loss` that the model's forward does not take."""
 TWEETS_TRAIN, TWEETS_DEV = "sentiment/tweets/train.jsonl.gz", "sentiment/tweets/dev.jsonl"
@@ -277,11 +278,13 @@ def train(
     teacher: Callable[[list[str]], np.ndarray] | None = None,
     teacher_weight: float = 0.0,
     weighting: str = "none",
+    normalize: str = NORMALIZE,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Trains, then fits the calibration on `calibration_rows` (dev) with the torch model's logits.
 
     `teacher` gives texts' probability of the positive pole; binary rows learn `teacher_weight` of it beside their
-    label (`pole_targets`). `weighting` names the three-class rows' `class_weights`.
+    label (`pole_targets`). `weighting` names the three-class rows' `class_weights`; `normalize` the text
+    normalisation training and serving apply.
     """
     from transformers import set_seed
 
@@ -289,7 +292,7 @@ def train(
     tokenizer = fast_tokenizer(cfg.base_model)
     model = build_model(cfg.base_model, design)
     starting_point(model, cfg, head_adapter(design, export_labels))
-    train_features = featurize(tokenizer, train_rows, max_length, head)
+    train_features = featurize(tokenizer, train_rows, max_length, head, normalize)
     binary = [i for i, f in enumerate(train_features) if f["polar_only"]]
     if teacher is not None and teacher_weight > 0.0 and binary:
         scores = teacher([train_rows[i]["text"] for i in binary])
@@ -312,7 +315,7 @@ def train(
         data_collator=_collate,
     )
     result = trainer.train()
-    dev_features = featurize(tokenizer, calibration_rows, max_length, head)
+    dev_features = featurize(tokenizer, calibration_rows, max_length, head, normalize)
     logits = predict_logits(model, dev_features)
     labels = np.array([f["labels"] for f in dev_features])
     polar_only = np.array([f["polar_only"] for f in dev_features])
@@ -334,7 +337,7 @@ def train(
         "max_length": max_length,
         "head_tokens": head,
         "long_text": "windows",
-        "normalize": NORMALIZE,
+        "normalize": normalize,
         "labels": list(LABELS),
         "temperature": chosen["temperature"],
         **({"class_bias": chosen["class_bias"]} if vector_scaling else {}),

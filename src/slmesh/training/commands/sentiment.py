@@ -11,10 +11,11 @@ import numpy as np
 
 from slmesh.runtime import CARD_FILE, load_bundle, read_card
 from slmesh.skills.sentiment import SentimentSkill
+from slmesh.textnorm import NORMALIZERS
 from slmesh.training import cards, export
 from slmesh.training.commands import runs
 from slmesh.training.common import load_rows
-from slmesh.training.sentiment import DESIGNS
+from slmesh.training.sentiment import DESIGNS, NORMALIZE
 
 
 def register(sub: Any) -> None:
@@ -51,6 +52,12 @@ def register(sub: Any) -> None:
         choices=["none", "balanced"],
         default="none",
         help="weights of the three-class rows' classes (slmesh.training.sentiment.class_weights)",
+    )
+    p.add_argument(
+        "--normalize",
+        choices=sorted(NORMALIZERS),
+        default=NORMALIZE,
+        help="text normalisation before tokenising, in training and as served (slmesh.textnorm)",
     )
     p.add_argument(
         "--vector-scaling",
@@ -101,6 +108,7 @@ def run(args: argparse.Namespace) -> None:
             teacher(args.distill_from, args.threads) if args.distill_from else None,
             args.distill_weight,
             args.class_weighting,
+            args.normalize,
         )
     )
     args.out.mkdir(parents=True, exist_ok=True)
