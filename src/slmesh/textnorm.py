@@ -56,7 +56,8 @@ def messages(text: str) -> str:
     """
     if "@" in text:
         text = _MENTION.sub("@user", text)
-    if "http" in text or "www." in text:
+    lowered = text.lower()
+    if "http" in lowered or "www." in lowered:
         text = _LINK.sub("http", text)
     return emoji_names(text)
 

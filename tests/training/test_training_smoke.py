@@ -529,6 +529,6 @@ def test_a_soup_lies_between_its_two_models_and_is_measured_like_a_run(
         *("--out", str(soup), "--base-model", str(tiny_base), "--data-dir", str(data_dir), "--threads", "1"),
     )
     card = json.loads((soup / "card.json").read_text())
-    assert card["soup"]["alpha"] == 0.5 and card["soup"]["start"]["path"] == str(start)
+    assert card["soup"]["alpha"] == 0.5 and card["soup"]["start"]["path"] == str(start / "model_fp32.onnx")
     assert set(card["metrics"]["int8"]) == {"sst2_dev", "tweets_dev"}
     assert card["inference"]["temperature"] == card["soup"]["calibration_fit"]["temperature"] > 0

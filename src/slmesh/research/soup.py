@@ -5,9 +5,10 @@
 Fine-tuning the served binary model on three-class tweets moves it away from what it knew of SST-2 and IMDB.
 Interpolating the weights, (1 - alpha) * start + alpha * finish (Wortsman et al. 2022, "Robust fine-tuning of
 zero-shot models", WiSE-FT), keeps part of both when the finish was trained from the start: alpha 0 is the start
-model with a neutral class that never wins, alpha 1 the finished run. The result is calibrated on the finish's
-calibration set, exported, quantised and measured like a training run, into a card of its own. Mixing shrinks the
-neutral logit towards the start's zero, so a bias per class (`--vector-scaling`) may be fitted on that set too.
+model with its head widened (a binary start's neutral logit, or gate, at zero), alpha 1 the finished run. The result
+is calibrated on the finish's calibration set, exported, quantised and measured like a training run, into a card of
+its own. Mixing shrinks the neutral logit towards the start's zero, so a bias per class (`--vector-scaling`) may be
+fitted on that set too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import copy
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import torch
 
 from slmesh.runtime import FP32_FILE, load_bundle, read_card, sha256
 from slmesh.skills.sentiment import SentimentSkill
-from slmesh.training import cards
+from slmesh.training import cards, export
 from slmesh.training import sentiment as task
 from slmesh.training.commands import runs
 from slmesh.training.common import DEFAULT_BASE, fast_tokenizer, resolve_base_model, start_from_onnx
@@ -88,14 +90,14 @@ def run(args: argparse.Namespace) -> None:
     card["soup"] = {
         "command": "python -m slmesh.research.soup " + shlex.join(args.argv),
         "alpha": args.alpha,
-        "start": {"path": str(args.start), "sha256": sha256(args.start / "model.onnx")},
-        "finish": {"path": str(args.finish), "sha256": sha256(args.finish / "model.onnx")},
+        **{
+            end: {"path": str(_weights_file(folder)), "sha256": sha256(_weights_file(folder))}
+            for end, folder in (("start", args.start), ("finish", args.finish))
+        },
         "calibration_fit": fitted,
     }
     for stale in ("metrics", "parity", "calibration", "latency_ms_batch1", "quantization"):
         card.pop(stale, None)
-    from slmesh.training import export
-
     card["parity"] = runs.parity("sentiment", export.torch_reference(model), args.out, sample)
     runs.measure_run(args.out, "sentiment", card, dev, args.threads)
     int8 = SentimentSkill.from_bundle(load_bundle(args.out, "sentiment", args.threads, verify=False))
@@ -128,8 +130,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import sys
-
     raw = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(raw)
     args.argv = raw

@@ -113,8 +113,9 @@ BETWEEN_SHARE = 0.35
 """Share of long sentiment + QA requests put between the text and its question instead of before or after both."""
 TYPO_SHARE = 0.3
 QUOTED_QUESTION_SHARE = 0.3
-"""Share of the texts to summarise or rate (long ones, and passages after a summary request) that hold a question
-someone in them asked: a question inside the text is no request to answer it."""
+"""Share of the texts to summarise or rate (long ones, and short passages to summarise) of two sentences or more that
+hold a question someone in them asked, between two of their sentences: a question inside a text is no request to
+answer it."""
 QUOTED_QUESTION_FRAMES = (
     "{q}",
     "My first thought was: {q}",
@@ -750,8 +751,11 @@ def _long_text(pools: SubjectPools, rng: random.Random) -> str:
 def _with_quoted_question(text: str, question: str, rng: random.Random) -> str:
     """`text` with `question` told inside it (`QUOTED_QUESTION_FRAMES`), between two of its sentences."""
     sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    if len(sentences) < 2:
+        # At a text's end a question reads as asked of the reader: that is QA's kind (`_passage_question`).
+        return text
     told = rng.choice(QUOTED_QUESTION_FRAMES).format(q=question.rstrip("?. ") + "?")
-    at = rng.randint(1, len(sentences)) if len(sentences) > 1 else 1
+    at = rng.randint(1, len(sentences) - 1)
     return " ".join([*sentences[:at], told, *sentences[at:]])
 
 
@@ -778,7 +782,7 @@ def _long_example(
     """
     after = rng.random() < 0.5
     roll = rng.random()
-    if (roll < 0.53 or roll >= 0.9) and rng.random() < QUOTED_QUESTION_SHARE:
+    if roll < 0.53 and rng.random() < QUOTED_QUESTION_SHARE:
         text = _with_quoted_question(text, question, rng)
     requests = [
         (0.2, (SUMMARIZE, LONG_SUMMARY_BEFORE), (SUMMARIZE_AFTER, LONG_SUMMARY_AFTER), ["summarize"], text),
