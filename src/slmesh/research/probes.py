@@ -277,6 +277,31 @@ def sentiment_long(args: argparse.Namespace) -> None:
             )
 
 
+ISSUE_MESSAGES = (
+    "How is it possible that the train is delayed once again, it’s been 3 times in less than 1 hour, is the train "
+    "coming at all?",
+    "Would you mind telling me the time the next train will arrive?",
+    "This station is lovely, did you know this is the first train station in the city?",
+    "Could you tell me when the shop opens?",
+    "I have changed my address, please update my account",
+    "Absolutely fed up.",
+    "🤬🤬",
+    "👍👍👍",
+)
+"""The article's three subjects and the messages issue 17 reported as wrongly polar."""
+
+
+def sentiment_texts(args: argparse.Namespace) -> None:
+    """Every label's calibrated probability for each text (default: `ISSUE_MESSAGES`), as the model folder serves it."""
+    from slmesh.skills.sentiment import SentimentSkill
+
+    skill = SentimentSkill.from_bundle(load_bundle(args.model_dir, "sentiment", verify=False))
+    texts = args.texts or list(ISSUE_MESSAGES)
+    for text, probs in zip(texts, skill.probabilities(skill.logits(texts)), strict=True):
+        scores = {label: round(float(p), 2) for label, p in zip(skill.labels, probs, strict=True)}
+        print(json.dumps({"text": text, "label": max(scores, key=scores.__getitem__), "scores": scores}))
+
+
 def calibration(args: argparse.Namespace) -> None:
     """How well the sentiment scores' confidence matches their accuracy: unscaled, with the card's calibration, and
     refitted on half of the set the card's calibration was fitted on and scored on the other half.
@@ -427,6 +452,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default="qa/squadshifts_new_wiki/train.jsonl.gz")
     p.add_argument("--words", type=int, nargs="+", default=[250, 1000, 4000])
     p.add_argument("--threads", type=int, default=2)
+    p = probe("sentiment-texts", sentiment_texts, None)
+    p.add_argument("texts", nargs="*", help="texts to score (default: the issue's messages)")
+    p.add_argument("--model-dir", type=Path, default=MODELS / "sentiment")
     p = probe("calibration", calibration, None)
     p.add_argument("--model-dir", type=Path, default=MODELS / "sentiment")
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))

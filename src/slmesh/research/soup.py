@@ -21,14 +21,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from slmesh.runtime import FP32_FILE, load_bundle, read_card, sha256
-from slmesh.skills.sentiment import SentimentSkill
-from slmesh.training import cards, export
+from slmesh.runtime import FP32_FILE, read_card, sha256
 from slmesh.training import sentiment as task
 from slmesh.training.commands import runs
+from slmesh.training.commands.sentiment import export_and_measure
 from slmesh.training.common import DEFAULT_BASE, fast_tokenizer, resolve_base_model, start_from_onnx
 
 
@@ -63,30 +61,23 @@ def interpolated(base: str, start: Path, finish: Path, alpha: float) -> tuple[An
 def run(args: argparse.Namespace) -> None:
     if not 0.0 <= args.alpha <= 1.0:
         raise SystemExit(f"--alpha {args.alpha}: a share between 0 and 1")
-    base = resolve_base_model(args.base_model)
-    model, finish_card = interpolated(base, args.start, args.finish, args.alpha)
-    inference = dict(finish_card["inference"])
+    model, finish_card = interpolated(resolve_base_model(args.base_model), args.start, args.finish, args.alpha)
+    card = copy.deepcopy(finish_card)
+    for stale in ("metrics", "parity", "calibration", "latency_ms_batch1", "quantization"):
+        card.pop(stale, None)
+    inference = card["inference"]
     tokenizer = fast_tokenizer(str(args.finish))
-    dev = task.dev_sets(args.data_dir, finish_card)
-    calibrated_on = finish_card["data"]["calibrated_on"]
-    features = task.featurize(
-        tokenizer, dev[calibrated_on], inference["max_length"], inference["head_tokens"], inference["normalize"]
-    )
-    logits = task.predict_logits(model, features)
-    labels = np.array([f["labels"] for f in features])
-    polar_only = np.array([f["polar_only"] for f in features])
+    dev = task.dev_sets(args.data_dir, card)
     vector = args.vector_scaling or "class_bias" in inference
-    fitted = task.fit_calibration(logits, labels, polar_only, vector)
+    rows = dev[card["data"]["calibrated_on"]]
+    fits = task.calibration_fits(
+        model, tokenizer, rows, inference["max_length"], inference["head_tokens"], inference["normalize"]
+    )
+    fitted = fits["vector" if vector else "temperature"]
     inference["temperature"] = fitted["temperature"]
+    inference.pop("class_bias", None)
     if vector:
         inference["class_bias"] = fitted["class_bias"]
-    args.out.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(args.out / "tokenizer.json"))
-    seed = int(finish_card["training"]["seed"])
-    sample = runs.parity_sample("sentiment", tokenizer, inference, dev, seed)
-    runs.export_model("sentiment", model, sample, ["logits"], args.out)
-    card = copy.deepcopy(finish_card)
-    card["inference"] = inference
     card["soup"] = {
         "command": "python -m slmesh.research.soup " + shlex.join(args.argv),
         "alpha": args.alpha,
@@ -96,17 +87,9 @@ def run(args: argparse.Namespace) -> None:
         },
         "calibration_fit": fitted,
     }
-    for stale in ("metrics", "parity", "calibration", "latency_ms_batch1", "quantization"):
-        card.pop(stale, None)
-    card["parity"] = runs.parity("sentiment", export.torch_reference(model), args.out, sample)
-    runs.measure_run(args.out, "sentiment", card, dev, args.threads)
-    int8 = SentimentSkill.from_bundle(load_bundle(args.out, "sentiment", args.threads, verify=False))
-    card["calibration"] = {
-        "fitted_on": f"{calibrated_on}, torch fp32 logits of the interpolated weights",
-        "method": "temperature + class bias" if vector else "temperature",
-        "int8": task.calibration_report(int8, dev, calibrated_on, vector),
-    }
-    cards.write_card(args.out, card)
+    seed = int(card["training"]["seed"])
+    fitted_with = "torch fp32 logits of the interpolated weights"
+    export_and_measure(args.out, model, tokenizer, card, dev, seed, args.threads, fitted_with)
     print(json.dumps({"alpha": args.alpha, "int8": card["metrics"]["int8"]}))
 
 

@@ -266,6 +266,18 @@ def predict_logits(model: Any, features: list[dict[str, Any]], batch_size: int =
     return np.concatenate(out)
 
 
+def calibration_fits(
+    model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_length: int, head: int, normalize: str
+) -> dict[str, dict[str, Any]]:
+    """Both calibrations (`temperature`, and `vector`: a bias per class beside it) fitted on `rows` with the torch
+    model's logits."""
+    features = featurize(tokenizer, rows, max_length, head, normalize)
+    logits = predict_logits(model, features)
+    labels = np.array([f["labels"] for f in features])
+    polar_only = np.array([f["polar_only"] for f in features])
+    return {kind: fit_calibration(logits, labels, polar_only, kind == "vector") for kind in ("temperature", "vector")}
+
+
 def train(
     cfg: RunConfig,
     train_rows: list[dict[str, Any]],
@@ -315,11 +327,7 @@ def train(
         data_collator=_collate,
     )
     result = trainer.train()
-    dev_features = featurize(tokenizer, calibration_rows, max_length, head, normalize)
-    logits = predict_logits(model, dev_features)
-    labels = np.array([f["labels"] for f in dev_features])
-    polar_only = np.array([f["polar_only"] for f in dev_features])
-    fits = {kind: fit_calibration(logits, labels, polar_only, kind == "vector") for kind in ("temperature", "vector")}
+    fits = calibration_fits(model, tokenizer, calibration_rows, max_length, head, normalize)
     chosen = fits["vector" if vector_scaling else "temperature"]
     summary = {
         "design": design,

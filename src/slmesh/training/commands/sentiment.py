@@ -13,9 +13,9 @@ from slmesh.runtime import CARD_FILE, load_bundle, read_card
 from slmesh.skills.sentiment import SentimentSkill
 from slmesh.textnorm import NORMALIZERS
 from slmesh.training import cards, export
+from slmesh.training import sentiment as task
 from slmesh.training.commands import runs
 from slmesh.training.common import load_rows
-from slmesh.training.sentiment import DESIGNS, NORMALIZE
 
 
 def register(sub: Any) -> None:
@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
     p.add_argument("--tweets", action=argparse.BooleanOptionalAction, default=True, help="three-class tweets")
     p.add_argument(
         "--design",
-        choices=sorted(DESIGNS),
+        choices=sorted(task.DESIGNS),
         default="gated",
         help="loss design for the binary rows (slmesh.training.sentiment.DESIGNS)",
     )
@@ -56,7 +56,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--normalize",
         choices=sorted(NORMALIZERS),
-        default=NORMALIZE,
+        default=task.NORMALIZE,
         help="text normalisation before tokenising, in training and as served (slmesh.textnorm)",
     )
     p.add_argument(
@@ -81,8 +81,6 @@ def teacher(folder: Path, threads: int) -> Callable[[list[str]], np.ndarray]:
 
 
 def run(args: argparse.Namespace) -> None:
-    from slmesh.training import sentiment as task
-
     data = task.default_data(
         args.data_dir, args.imdb, args.imdb_dev, args.seed, args.imdb_train, args.sst2_train, args.tweets
     )
@@ -111,15 +109,11 @@ def run(args: argparse.Namespace) -> None:
             args.normalize,
         )
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(args.out / "tokenizer.json"))
     dev_sets = {"sst2_dev": data["dev"]}
     if data["imdb_dev"]:
         dev_sets["imdb_heldout"] = data["imdb_dev"]
     if data["tweets_dev"]:
         dev_sets["tweets_dev"] = data["tweets_dev"]
-    sample = runs.parity_sample("sentiment", tokenizer, info["inference"], dev_sets, args.seed)
-    runs.export_model("sentiment", model, sample, ["logits"], args.out)
     sst2_subset = f" ({args.sst2_train} drawn with seed {args.seed})" if args.sst2_train else ""
     imdb_subset = f"; the first {args.imdb_train} of the rest, seed {args.seed}" if args.imdb_train else ""
     files = args.train_data or (
@@ -133,12 +127,33 @@ def run(args: argparse.Namespace) -> None:
     card["data"]["imdb_heldout"] = args.imdb_dev if args.imdb else 0
     card["data"]["tweets_dev"] = task.TWEETS_DEV if data["tweets_dev"] else ""
     card["data"]["calibrated_on"] = "tweets_dev" if data["tweets_dev"] else "sst2_dev"
-    card["parity"] = runs.parity("sentiment", export.torch_reference(model), args.out, sample)
-    runs.measure_run(args.out, "sentiment", card, dev_sets, args.threads)
-    int8 = SentimentSkill.from_bundle(load_bundle(args.out, "sentiment", args.threads, verify=False))
+    export_and_measure(args.out, model, tokenizer, card, dev_sets, args.seed, args.threads, "torch fp32 logits")
+
+
+def export_and_measure(
+    out: Path,
+    model: Any,
+    tokenizer: Any,
+    card: dict[str, Any],
+    dev_sets: dict[str, list[dict[str, Any]]],
+    seed: int,
+    threads: int,
+    fitted_with: str,
+) -> None:
+    """Exports and quantises `model` into `out`, then writes its card: parity with torch, the dev metrics of both
+    files, and how well the int8 file's calibration (the card's, fitted with `fitted_with`) holds on every dev set."""
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(out / "tokenizer.json"))
+    sample = runs.parity_sample("sentiment", tokenizer, card["inference"], dev_sets, seed)
+    runs.export_model("sentiment", model, sample, ["logits"], out)
+    card["parity"] = runs.parity("sentiment", export.torch_reference(model), out, sample)
+    runs.measure_run(out, "sentiment", card, dev_sets, threads)
+    int8 = SentimentSkill.from_bundle(load_bundle(out, "sentiment", threads, verify=False))
+    vector = "class_bias" in card["inference"]
+    calibrated_on = card["data"]["calibrated_on"]
     card["calibration"] = {
-        "fitted_on": f"{card['data']['calibrated_on']}, torch fp32 logits",
-        "method": "temperature + class bias" if args.vector_scaling else "temperature",
-        "int8": task.calibration_report(int8, dev_sets, card["data"]["calibrated_on"], args.vector_scaling),
+        "fitted_on": f"{calibrated_on}, {fitted_with}",
+        "method": "temperature + class bias" if vector else "temperature",
+        "int8": task.calibration_report(int8, dev_sets, calibrated_on, vector),
     }
-    cards.write_card(args.out, card)
+    cards.write_card(out, card)
