@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.training
@@ -522,6 +523,14 @@ def test_a_soup_lies_between_its_two_models_and_is_measured_like_a_run(
             expected = (1 - alpha) * ends[0][name] + alpha * ends[1][name]
             assert torch.allclose(param, expected, atol=1e-6), (alpha, name)
     assert any(not torch.equal(ends[0][n], ends[1][n]) for n in ends[0]), "the two runs differ"
+    # And with the neutral row kept, the head's gate row is the finish's while every other weight is still mixed
+    model, _ = interpolated(str(tiny_base), start, finish, 0.25, neutral_from_finish=True)
+    kept = dict(model.named_parameters())
+    for name in ("classifier.weight", "classifier.bias"):
+        assert torch.equal(kept[name][0], ends[1][name][0]), name
+        assert torch.allclose(kept[name][1], 0.75 * ends[0][name][1] + 0.25 * ends[1][name][1], atol=1e-6), name
+    body = "bert.encoder.layer.0.attention.self.query.weight"
+    assert torch.allclose(kept[body], 0.75 * ends[0][body] + 0.25 * ends[1][body], atol=1e-6)
     # And the soup command exports, calibrates and measures the mix into a card of its own
     soup = tmp_path / "soup"
     _run(
@@ -532,3 +541,33 @@ def test_a_soup_lies_between_its_two_models_and_is_measured_like_a_run(
     assert card["soup"]["alpha"] == 0.5 and card["soup"]["start"]["path"] == str(start / "model_fp32.onnx")
     assert set(card["metrics"]["int8"]) == {"sst2_dev", "tweets_dev"}
     assert card["inference"]["temperature"] == card["soup"]["calibration_fit"]["temperature"] > 0
+
+
+def test_a_router_soup_holds_the_mean_of_its_runs_and_is_measured_like_a_run(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    from slmesh.research.onnx_weights import state_dict_from_onnx
+    from slmesh.research.router_soup import averaged
+
+    # Given two router runs of the same network with different seeds, one of them kept only as int8 (as served)
+    out, _ = trained
+    first = _without_fp32(out / "router", tmp_path / "served")
+    _train("router", tiny_base, data_dir, tmp_path, "--limit", "40", "--layers", "1", "--seed", "5")
+    second = tmp_path / "router"
+    ends = [state_dict_from_onnx(first / "model.onnx"), state_dict_from_onnx(second / "model_fp32.onnx")]
+    assert any(not np.array_equal(ends[0][n], ends[1][n]) for n in ends[0]), "the two runs differ"
+    # When their weights are averaged, then every weight is the mean of the two (the int8 one dequantised)
+    model, card = averaged(str(tiny_base), [first, second])
+    for name, param in model.named_parameters():
+        assert np.allclose(param.detach().numpy(), (ends[0][name] + ends[1][name]) / 2, atol=1e-6), name
+    assert card == json.loads((second / "card.json").read_text())
+    # And the soup command exports, tunes, checks and measures the mean into a card of its own
+    soup = tmp_path / "soup"
+    _run(
+        *("slmesh.research.router_soup", str(first), str(second), "--out", str(soup)),
+        *("--base-model", str(tiny_base), "--threads", "1"),
+    )
+    made = json.loads((soup / "card.json").read_text())
+    assert [r["path"] for r in made["soup"]["runs"]] == [str(first / "model.onnx"), str(second / "model_fp32.onnx")]
+    assert set(made["inference"]["thresholds"]) == set(made["inference"]["skills"])
+    assert "router_handwritten_test" in made["metrics"]["int8"] and made["parity"]["reference"] == "torch fp32"

@@ -201,7 +201,7 @@ def test_generated_prompts_are_never_a_handwritten_prompt_or_a_piece_of_one(
     )
     written = [{"prompt": "Hi!", "tasks": []}, {"prompt": "Cheers mate, appreciate it", "tasks": []}]
     monkeypatch.setattr(router_data, "handwritten_sets", lambda: {"router_x": written})
-    paths = router_data.write_splits(tmp_path, tmp_path / "out", seed=1, sizes={"train": 300, "dev": 0})
+    paths = router_data.write_splits(tmp_path, tmp_path / "out", seed=1, sizes={"train": 1000, "dev": 0})
     prompts = {plain(json.loads(line)["prompt"]) for line in paths["train"].read_text().splitlines()}
     assert "good night" in prompts
     assert not prompts & {"hi", "cheers mate"}
@@ -547,3 +547,30 @@ def test_a_question_told_inside_a_text_to_summarise_is_not_asked() -> None:
     # Then the question sits between two of the text's sentences, never at its end, where it would read as asked
     for example in told:
         assert not _asks(re.split(r"(?<=[.!?'\"])\s+", _subject(example).strip(" '\"\u201c\u201d\u00ab\u00bb"))[-1])
+
+
+def test_a_long_passage_shared_with_nothing_asked_gets_no_skill_and_a_rant_told_alone_is_an_opinion() -> None:
+    # Given long prompts whose texts are passages or composed rants (no whole reviews in the pools)
+    rng = random.Random(11)
+    examples = [router_data._example("long", POOLS, rng, held_out=False) for _ in range(2000)]
+    facts = set(re.split(r"(?<=[.!?])\s+", POOLS.passages[0]))
+
+    def passage_only(prompt: str) -> bool:
+        intro = next((i for i in router_wording.LONG_INTROS if prompt.startswith(i)), "")
+        return set(re.split(r"(?<=[.!?])\s+", prompt.removeprefix(intro).strip())) <= facts
+
+    # Then a passage sent with no request (an intro at most) gets no skill
+    shared = [e for e in examples if passage_only(e.prompt)]
+    assert shared and all(e.tasks == [] for e in shared)
+    # And a rant sent alone, its feeling told among plain facts, is sentiment on all of it
+    rants = [
+        e
+        for e in examples
+        if e.tasks == ["sentiment"]
+        and _subject(e) == e.prompt
+        and any(plain(o) in plain(e.prompt) for o in POOLS.opinions)
+    ]
+    assert rants
+    low, high = router_data.LONG_WORDS
+    for rant in rants:
+        assert low <= len(rant.prompt.split()) <= high + 60, rant.prompt[:200]

@@ -18,6 +18,7 @@ import copy
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,26 +35,39 @@ def _weights(model: Any) -> dict[str, torch.Tensor]:
     return {name: param.detach().clone() for name, param in model.named_parameters()}
 
 
-def _weights_file(folder: Path) -> Path:
+def weights_file(folder: Path) -> Path:
+    """A model folder's fp32 export where it kept one, else its int8 file."""
     fp32 = folder / FP32_FILE
     return fp32 if fp32.is_file() else folder / "model.onnx"
 
 
-def interpolated(base: str, start: Path, finish: Path, alpha: float) -> tuple[Any, dict[str, Any]]:
+def _neutral_row(design: str, labels: list[str]) -> int:
+    return 0 if task.DESIGNS[design].gated else labels.index("neutral")
+
+
+def interpolated(
+    base: str, start: Path, finish: Path, alpha: float, neutral_from_finish: bool = False
+) -> tuple[Any, dict[str, Any]]:
     """The finish's network with (1 - alpha) of the start's weights and alpha of the finish's, and the finish's card.
 
     The start's head is widened to the finish's classes as a continued run widens it (`sentiment.head_adapter`).
-    Each model's fp32 file is read where it kept one, else its int8 file, dequantised.
+    Each model's fp32 file is read where it kept one, else its int8 file, dequantised. With `neutral_from_finish`
+    the head's neutral row (the gated head's gate) keeps the finish's value: a binary start has none to give, and
+    mixing it with that zero only shrinks the neutral logit.
     """
     card = read_card(finish)
     design = card["training"]["design"]
     model = task.build_model(base, design, card["inference"]["labels"])
-    start_from_onnx(model, _weights_file(start), task.head_adapter(design, read_card(start)["inference"]["labels"]))
+    start_from_onnx(model, weights_file(start), task.head_adapter(design, read_card(start)["inference"]["labels"]))
     before = _weights(model)
-    start_from_onnx(model, _weights_file(finish))
+    start_from_onnx(model, weights_file(finish))
     with torch.no_grad():
         for name, param in model.named_parameters():
-            param.copy_((1.0 - alpha) * before[name] + alpha * param)
+            mixed = (1.0 - alpha) * before[name] + alpha * param
+            if neutral_from_finish and name.startswith("classifier."):
+                row = _neutral_row(design, card["inference"]["labels"])
+                mixed[row] = param[row]
+            param.copy_(mixed)
     model.eval()
     return model, card
 
@@ -61,7 +75,9 @@ def interpolated(base: str, start: Path, finish: Path, alpha: float) -> tuple[An
 def run(args: argparse.Namespace) -> None:
     if not 0.0 <= args.alpha <= 1.0:
         raise SystemExit(f"--alpha {args.alpha}: a share between 0 and 1")
-    model, finish_card = interpolated(resolve_base_model(args.base_model), args.start, args.finish, args.alpha)
+    model, finish_card = interpolated(
+        resolve_base_model(args.base_model), args.start, args.finish, args.alpha, args.neutral_from_finish
+    )
     card = copy.deepcopy(finish_card)
     for stale in ("metrics", "parity", "calibration", "latency_ms_batch1", "quantization"):
         card.pop(stale, None)
@@ -81,8 +97,9 @@ def run(args: argparse.Namespace) -> None:
     card["soup"] = {
         "command": "python -m slmesh.research.soup " + shlex.join(args.argv),
         "alpha": args.alpha,
+        "neutral_from_finish": args.neutral_from_finish,
         **{
-            end: {"path": str(_weights_file(folder)), "sha256": sha256(_weights_file(folder))}
+            end: {"path": str(weights_file(folder)), "sha256": sha256(weights_file(folder))}
             for end, folder in (("start", args.start), ("finish", args.finish))
         },
         "calibration_fit": fitted,
@@ -105,6 +122,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--base-model", default=DEFAULT_BASE, help="the architecture both exports belong to")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
+        "--neutral-from-finish",
+        action="store_true",
+        help="keep the head's neutral row (the gated head's gate) at the finish's value instead of mixing it",
+    )
+    p.add_argument(
         "--vector-scaling",
         action="store_true",
         help="calibrate with a bias per class besides the temperature (else as the finish was calibrated)",
@@ -112,11 +134,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> None:
+def command(
+    parse: Callable[[], argparse.ArgumentParser], run: Callable[[argparse.Namespace], None], argv: list[str] | None
+) -> None:
+    """Runs a soup command, its raw arguments kept (`args.argv`) for the card's record of it."""
     raw = sys.argv[1:] if argv is None else argv
-    args = parser().parse_args(raw)
+    args = parse().parse_args(raw)
     args.argv = raw
     run(args)
+
+
+def main(argv: list[str] | None = None) -> None:
+    command(parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -100,12 +100,21 @@ from slmesh.training.router_wording import (
 Row = TypeVar("Row")
 
 LONG_WORDS = (150, 400)
-LONG_OPINION_SHARE = 0.3
-"""Share of long prompts whose text is a whole review (IMDB): a long text is as often a complaint or a rave as a
-report."""
-LONG_BARE_SHARE = 0.35
-"""Share of those reviews sent with no request (sentiment, as a short opinion is) or with only a question after them
-(sentiment and QA)."""
+LONG_OPINION_SHARE = 0.4
+"""Share of long prompts whose text is an opinion: a whole review (IMDB) or, as often, a rant or a rave told in the
+first person (`_long_rant`). A long text is as often a complaint or a rave as a report."""
+LONG_BARE_SHARE = 0.45
+"""Share of those opinions sent with no request (sentiment, as a short opinion is) or with only a question after
+them (sentiment and QA)."""
+LONG_NEUTRAL_BARE_SHARE = 0.12
+"""Share of the other long texts (passages) sent with nothing asked, an intro at most: a text shared with no request
+and no feeling in it gets no skill."""
+LONG_ASKED_SHARE = 0.15
+"""Share of those passages sent with only a question about them (QA): without it a question after a long text would
+mostly follow a rant, and read as sentiment's too."""
+RANT_PIECES = {"passage": 0.3, "event": 0.25, "venting": 0.15, "opinion": 0.3}
+"""What a composed rant's sentences are drawn from: facts of what happened (passage sentences), reports with the
+feeling implied, venting questions, and opinion sentences (confident review sentences, else SST-2's)."""
 LONG_INTRO_SHARE = 0.4
 """Share of long texts that a sentence saying where the text came from (`LONG_INTROS`) comes before."""
 LONG_OPINIONS = 4000
@@ -676,8 +685,12 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
             return _build("", text, pick(SUMMARIZE_SENTIMENT_AFTER), ["sentiment", "summarize"], rng)
         return _build(pick(SUMMARIZE_SENTIMENT), text, "", ["sentiment", "summarize"], rng)
     if kind == "long":
-        opinionated = bool(pools.long_opinions) and rng.random() < LONG_OPINION_SHARE
-        text = rng.choice(pools.long_opinions) if opinionated else _long_text(pools, rng)
+        opinionated = rng.random() < LONG_OPINION_SHARE
+        if opinionated:
+            reviewed = pools.long_opinions and rng.random() < 0.5
+            text = rng.choice(pools.long_opinions) if reviewed else _long_rant(pools, rng, held_out)
+        else:
+            text = _long_text(pools, rng)
         if rng.random() < LONG_INTRO_SHARE:
             intro = rng.choice(split_phrasings(LONG_INTROS, held_out))
             text = f"{intro}{rng.choice(AFTER_JOINERS)}{text}"
@@ -685,6 +698,11 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
             if rng.random() < 0.5:
                 return _build("", text, "", ["sentiment"], rng, quoted=False)
             return _rant_question(text, question, rng)
+        roll = rng.random()
+        if not opinionated and roll < LONG_NEUTRAL_BARE_SHARE:
+            return _build("", text, "", [], rng, quoted=False, tag=False)
+        if not opinionated and roll < LONG_NEUTRAL_BARE_SHARE + LONG_ASKED_SHARE:
+            return _passage_question(text, question, rng, held_out)
         return _long_example(text, question, pick, rng, held_out, opinionated)
     if kind == "attached":
         return _attached_request(question, rng, held_out)
@@ -746,6 +764,29 @@ def _long_text(pools: SubjectPools, rng: random.Random) -> str:
         kept.append(sentence)
         words += len(sentence.split())
     return " ".join(kept)
+
+
+def _long_rant(pools: SubjectPools, rng: random.Random, held_out: bool) -> str:
+    """A complaint or a rave of `LONG_WORDS` words in the first person: what happened, told with the feeling implied
+    or said, among plain facts. Film reviews alone would teach that only criticism is a long opinion."""
+    wanted = rng.randint(LONG_WORDS[0], LONG_WORDS[1])
+    facts = re.split(r"(?<=[.!?])\s+", rng.choice(pools.passages).strip())
+    opinions = pools.reviews or pools.opinions
+    kinds, weights = zip(*RANT_PIECES.items(), strict=True)
+    pieces: list[str] = []
+    while sum(len(p.split()) for p in pieces) < wanted:
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "passage":
+            piece = facts.pop(0) if facts else rng.choice(pools.passages).split(". ")[0]
+        elif kind == "event":
+            piece = _event_report(rng, held_out) + rng.choice((".", ".", "!", "..."))
+        elif kind == "venting":
+            piece = _venting(rng, held_out)
+        else:
+            piece = _cased_opinion(rng.choice(opinions), rng)
+        piece = piece.strip()
+        pieces.append(piece[:1].upper() + piece[1:] + ("" if piece.endswith((".", "!", "?")) else "."))
+    return " ".join(pieces)
 
 
 def _with_quoted_question(text: str, question: str, rng: random.Random) -> str:
@@ -1019,9 +1060,9 @@ def _build(
 
 
 KINDS: dict[str, float] = {
-    "sentiment": 0.06,
-    "qa": 0.055,
-    "both": 0.06,
+    "sentiment": 0.0525,
+    "qa": 0.0475,
+    "both": 0.0525,
     "review_question": 0.045,
     "summarize": 0.05,
     "summarize_sentiment": 0.03,
@@ -1032,9 +1073,9 @@ KINDS: dict[str, float] = {
     "other": 0.04,
     "request": 0.04,
     "small_talk": 0.045,
-    "long": 0.07,
+    "long": 0.1,
     "first_person": 0.025,
-    "attached": 0.06,
+    "attached": 0.0525,
     "summarize_qa": 0.025,
     "summarize_sentiment_qa": 0.015,
     "statement_question": 0.035,
@@ -1050,7 +1091,8 @@ from the largest kinds (both 11.5% -> 7%, sentiment 10.7% -> 7%, qa 9% -> 6.5%, 
 bare_opinion 6.6% -> 5%); the others stayed within half a point of their v13 share. v16's requests that name no
 text (`unnamed_attached`) took a point each from sentiment, qa and both; v17's look-ups in an attached text
 (`context_lookup`) half a point each from review_question, passage_question, bare_question, statement_question and
-summarize."""
+summarize; v20's rise of long from 7% to 10% took three quarters of a point each from sentiment, qa, both and
+attached."""
 
 
 def generate(pools: SubjectPools, count: int, seed: int, held_out: bool) -> Iterator[RouterExample]:

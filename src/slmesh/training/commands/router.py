@@ -70,11 +70,6 @@ def run(args: argparse.Namespace) -> None:
     model, tokenizer, info = runs.train_timed(
         lambda: router_model.train(cfg, train_rows, skills, args.layers, args.max_length, CONTEXT_MARKER)
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(args.out / "tokenizer.json"))
-    inference = {"max_length": args.max_length, "skills": skills, "context_marker": CONTEXT_MARKER}
-    sample = runs.parity_sample("router", tokenizer, inference, {"generated_dev": dev_rows}, args.seed)
-    runs.export_model("router", model, sample, ["skill_logits", "subject_logits", "target_logits"], args.out)
     card = runs.new_card(
         "router",
         args,
@@ -91,12 +86,34 @@ def run(args: argparse.Namespace) -> None:
             "sha256": sha256(args.opinion_model / "model.onnx"),
             "review_sentences_from": [f"qa/{name}/train.jsonl.gz" for name in router_data.REVIEW_FILES],
         }
-    card["inference"]["thresholds"] = {s: 0.5 for s in skills}
-    cards.write_card(args.out, card)
-    card["inference"]["thresholds"] = _tune(args.out, dev_rows, args.threads)
-    card["parity"] = runs.parity("router", export.torch_reference(model), args.out, sample)
+    export_and_measure(args.out, model, tokenizer, card, dev_rows, test_rows, args.seed, args.threads)
+
+
+def export_and_measure(
+    out: Path,
+    model: Any,
+    tokenizer: Any,
+    card: dict[str, Any],
+    dev_rows: list[dict[str, Any]],
+    test_rows: list[dict[str, Any]],
+    seed: int,
+    threads: int,
+) -> None:
+    """Exports `model` (an `ExportableRouter`) into `out` with `card`, tunes the thresholds on `dev_rows`, checks
+    int8 against torch and measures every set: the tail of a training run, and of a soup of runs."""
+    from slmesh.training import router_data
+
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(out / "tokenizer.json"))
+    inference = card["inference"]
+    sample = runs.parity_sample("router", tokenizer, inference, {"generated_dev": dev_rows}, seed)
+    runs.export_model("router", model, sample, ["skill_logits", "subject_logits", "target_logits"], out)
+    inference["thresholds"] = {s: 0.5 for s in inference["skills"]}
+    cards.write_card(out, card)
+    inference["thresholds"] = _tune(out, dev_rows, threads)
+    card["parity"] = runs.parity("router", export.torch_reference(model), out, sample)
     sets = {"generated_dev": dev_rows, "generated_test_unseen_phrasings": test_rows, **router_data.handwritten_sets()}
-    runs.measure_run(args.out, "router", card, sets, args.threads)
+    runs.measure_run(out, "router", card, sets, threads)
 
 
 def prompts(args: argparse.Namespace) -> None:
