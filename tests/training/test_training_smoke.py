@@ -569,5 +569,35 @@ def test_a_router_soup_holds_the_mean_of_its_runs_and_is_measured_like_a_run(
     )
     made = json.loads((soup / "card.json").read_text())
     assert [r["path"] for r in made["soup"]["runs"]] == [str(first / "model.onnx"), str(second / "model_fp32.onnx")]
-    assert set(made["inference"]["thresholds"]) == set(made["inference"]["skills"])
-    assert "router_handwritten_test" in made["metrics"]["int8"] and made["parity"]["reference"] == "torch fp32"
+    exported = state_dict_from_onnx(soup / "model_fp32.onnx")
+    for name, param in model.named_parameters():
+        assert np.allclose(exported[name], param.detach().numpy(), atol=1e-6), name
+    assert "router_handwritten_test" in made["metrics"]["int8"] and 0.0 <= made["parity"]["same_skills"] <= 1.0
+    assert "Weight soup" in (soup / "README.md").read_text()
+
+
+def test_a_router_soup_refuses_runs_of_another_network_and_a_run_named_twice(
+    trained: tuple[Path, dict[str, Any]], tiny_base: Path, tmp_path: Path
+) -> None:
+    from slmesh.research.router_soup import averaged
+
+    # Given a router run and a copy of it whose card says it reads a different context marker
+    out, _ = trained
+    other = tmp_path / "other"
+    shutil.copytree(out / "router", other)
+    card = json.loads((other / "card.json").read_text())
+    card["inference"]["context_marker"] = "another marker"
+    (other / "card.json").write_text(json.dumps(card))
+    # Then the two are not averaged, nor is one run with itself
+    with pytest.raises(SystemExit, match="not the network"):
+        averaged(str(tiny_base), [out / "router", other])
+    with pytest.raises(SystemExit, match="named twice"):
+        averaged(str(tiny_base), [out / "router", out / "router"])
+
+
+def test_the_neutral_row_a_soup_keeps_is_the_linear_head_s_neutral_class_or_the_gated_head_s_gate() -> None:
+    from slmesh.research.soup import _neutral_row
+
+    assert _neutral_row("polar_ce", ["negative", "neutral", "positive"]) == 1
+    assert _neutral_row("plain_ce", ["neutral", "negative", "positive"]) == 0
+    assert _neutral_row("gated", ["negative", "neutral", "positive"]) == 0

@@ -562,6 +562,10 @@ def test_a_long_passage_shared_with_nothing_asked_gets_no_skill_and_a_rant_told_
     # Then a passage sent with no request (an intro at most) gets no skill
     shared = [e for e in examples if passage_only(e.prompt)]
     assert shared and all(e.tasks == [] for e in shared)
+    # And a passage with only a question after it is QA's alone
+    asked = [e for e in examples if e.tasks == ["qa"]]
+    assert asked and all(POOLS.passages[0][:40] in e.prompt for e in asked)
+    assert all(any(plain(q) in plain(e.prompt) for q in POOLS.questions) for e in asked)
     # And a rant sent alone, its feeling told among plain facts, is sentiment on all of it
     rants = [
         e

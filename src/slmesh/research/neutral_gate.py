@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from slmesh.datasets_io import iter_jsonl
+from slmesh.research.soup import weights_file
 from slmesh.runtime import read_card
 from slmesh.training import sentiment as task
 from slmesh.training.commands import runs
@@ -48,9 +49,12 @@ def macro_recall(predicted: torch.Tensor, labels: torch.Tensor) -> tuple[float, 
 
 def run(args: argparse.Namespace) -> None:
     torch.manual_seed(args.seed)
-    labels = read_card(args.model_dir)["inference"]["labels"]
-    model = task.build_model(resolve_base_model(args.base_model), None, labels)
-    start_from_onnx(model, args.model_dir / "model.onnx")
+    inference = read_card(args.model_dir)["inference"]
+    if inference["labels"] != [task.LABELS[p] for p in task.POLES]:
+        raise SystemExit(f"{args.model_dir} is not a binary model (labels {inference['labels']})")
+    model = task.build_model(resolve_base_model(args.base_model), None, inference["labels"])
+    start_from_onnx(model, weights_file(args.model_dir))
+    normalize = args.normalize or inference.get("normalize", "none")
     model.eval()
     tokenizer = fast_tokenizer(str(args.model_dir))
     train_rows = list(iter_jsonl(args.data_dir / TWEETS / "train.jsonl.gz"))
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> None:
     sets = {"train": train_rows[: args.train], "dev": list(iter_jsonl(args.data_dir / TWEETS / "dev.jsonl"))}
     data = {}
     for name, rows in sets.items():
-        features = task.featurize(tokenizer, rows, args.max_length, args.max_length, args.normalize)
+        features = task.featurize(tokenizer, rows, args.max_length, args.max_length, normalize)
         x, pole = pooled_features(model, features)
         data[name] = (x, pole, torch.tensor([f["labels"] for f in features]))
     x, pole, y = data["train"]
@@ -94,7 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--base-model", default=DEFAULT_BASE)
     p.add_argument("--train", type=int, default=15000, help="tweets the gate is fitted on")
     p.add_argument("--max-length", type=int, default=64)
-    p.add_argument("--normalize", default="emoji_names", choices=("emoji_names", "messages", "none"))
+    p.add_argument(
+        "--normalize", choices=("emoji_names", "messages", "none"), help="text normalisation (default: the card's)"
+    )
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--seed", type=int, default=0)

@@ -6,7 +6,8 @@ Every router run starts from the same base encoder, its word vectors frozen (`ro
 moves it only a little: averaging the weights of such runs (a uniform model soup, Wortsman et al. 2022, "Model
 soups") keeps what each learnt from its generator's prompts and evens out what one run got wrong. A run kept only
 as int8 (a served model) is dequantised. The mean is exported, its thresholds tuned on the last run's generated dev
-prompts, checked against torch and measured like a training run, into a card of its own with a `soup` section.
+prompts (`prompts/`, kept by every training run), checked against torch and measured like a training run, into a
+card of its own with a `soup` section.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from slmesh.training.commands.router import export_and_measure
 from slmesh.training.common import DEFAULT_BASE, fast_tokenizer, keep_layers, resolve_base_model
 
 SHARED = ("skills", "max_length", "context_marker")
-"""What every run of a soup must read alike: the same network on the same inputs."""
+"""The inference settings every run of a soup must share, beside its depth, base model and tokenizer: the same
+network on the same inputs."""
 
 
 def averaged(base: str, folders: list[Path]) -> tuple[Any, dict[str, Any]]:
@@ -40,18 +42,33 @@ def averaged(base: str, folders: list[Path]) -> tuple[Any, dict[str, Any]]:
 
     cards = [read_card(folder) for folder in folders]
     card = cards[-1]
+
+    def network(c: dict[str, Any]) -> list[Any]:
+        return [
+            *(c["inference"].get(k) for k in SHARED),
+            c["training"]["encoder_layers"],
+            c["base_model"],
+            c["files"]["tokenizer.json"]["sha256"],
+        ]
+
     for folder, other in zip(folders, cards, strict=True):
-        differs = [k for k in SHARED if other["inference"].get(k) != card["inference"].get(k)]
-        if differs or other["training"]["encoder_layers"] != card["training"]["encoder_layers"]:
-            raise SystemExit(f"{folder} is not the network of {folders[-1]}: {differs or ['encoder_layers']} differ")
+        if network(other) != network(card):
+            raise SystemExit(
+                f"{folder} is not the network of {folders[-1]}: its skills, max_length, context marker, depth, base"
+                " model or tokenizer differ"
+            )
+    files = [sha256(weights_file(folder)) for folder in folders]
+    if len(set(files)) < len(files):
+        raise SystemExit("a run is named twice: a soup averages different runs")
     encoder = AutoModel.from_pretrained(base, add_pooling_layer=False)
     keep_layers(encoder, int(card["training"]["encoder_layers"]))
     model = ExportableRouter(RouterModel(encoder, len(card["inference"]["skills"])))
     stored = [state_dict_from_onnx(weights_file(folder)) for folder in folders]
     params = dict(model.named_parameters())
     for folder, weights in zip(folders, stored, strict=True):
-        if set(weights) != set(params):
-            raise SystemExit(f"{folder} does not fit the router network: {sorted(set(weights) ^ set(params))[:5]}")
+        wrong = sorted(set(weights) ^ set(params)) or [n for n in params if weights[n].shape != params[n].shape]
+        if wrong:
+            raise SystemExit(f"{folder} does not fit the router network: {wrong[:5]}")
     with torch.no_grad():
         for name, param in params.items():
             param.copy_(torch.from_numpy(np.mean([w[name] for w in stored], axis=0)))
@@ -65,7 +82,8 @@ def run(args: argparse.Namespace) -> None:
     card = copy.deepcopy(last_card)
     for stale in ("metrics", "parity", "quantization", "latency_ms_batch1", "fp32_bytes"):
         card.pop(stale, None)
-    prompts = args.prompts or args.runs[-1] / "prompts"
+    # The last run's seed regenerates these prompts, so `python -m slmesh.training card` re-measures what was tuned.
+    prompts = args.runs[-1] / "prompts"
     dev_rows, test_rows = read_records(prompts / "dev.jsonl"), read_records(prompts / "test.jsonl")
     card["soup"] = {
         "command": "python -m slmesh.research.router_soup " + shlex.join(args.argv),
@@ -87,9 +105,6 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("runs", type=Path, nargs="+", help="finished router folders (fp32 file, else int8)")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument(
-        "--prompts", type=Path, help="folder of the generated dev.jsonl and test.jsonl (default: the last run's)"
-    )
     p.add_argument("--base-model", default=DEFAULT_BASE, help="the architecture every run belongs to")
     p.add_argument("--threads", type=int, default=2)
     return p

@@ -86,6 +86,15 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         f"- Base model: `{card.get('base_model')}`",
         f"- Data: {', '.join(card.get('data', {}).get('train', [])) or 'none (not fine-tuned)'}",
+        *(
+            [
+                f"- Weight soup: `{soup['command']}`, the mean of "
+                + ", ".join(f"`{r['path']}` (sha256 `{r['sha256']}`)" for r in soup["runs"])
+                + "; the training below is the last run's"
+            ]
+            if (soup := card.get("soup")) and "runs" in soup
+            else []
+        ),
         f"- Training command: `{training.get('command', '')}`",
         *(
             [f"- Continued from `{init['path']}` (sha256 `{init['sha256']}`), not from the base model"]

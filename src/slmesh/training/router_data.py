@@ -102,7 +102,7 @@ Row = TypeVar("Row")
 LONG_WORDS = (150, 400)
 LONG_OPINION_SHARE = 0.4
 """Share of long prompts whose text is an opinion: a whole review (IMDB) or, as often, a rant or a rave told in the
-first person (`_long_rant`). A long text is as often a complaint or a rave as a report."""
+first person (`_long_rant`); the rest are passages, which people also ask about and summarise."""
 LONG_BARE_SHARE = 0.45
 """Share of those opinions sent with no request (sentiment, as a short opinion is) or with only a question after
 them (sentiment and QA)."""
@@ -767,8 +767,9 @@ def _long_text(pools: SubjectPools, rng: random.Random) -> str:
 
 
 def _long_rant(pools: SubjectPools, rng: random.Random, held_out: bool) -> str:
-    """A complaint or a rave of `LONG_WORDS` words in the first person: what happened, told with the feeling implied
-    or said, among plain facts. Film reviews alone would teach that only criticism is a long opinion."""
+    """A complaint or a rave in the first person, whole pieces of at least a length drawn from `LONG_WORDS` (the last
+    piece may run past it): what happened, told with the feeling implied or said, among plain facts. Film reviews
+    alone would teach that only criticism is a long opinion."""
     wanted = rng.randint(LONG_WORDS[0], LONG_WORDS[1])
     facts = re.split(r"(?<=[.!?])\s+", rng.choice(pools.passages).strip())
     opinions = pools.reviews or pools.opinions
