@@ -541,6 +541,7 @@ def test_a_soup_lies_between_its_two_models_and_is_measured_like_a_run(
     assert card["soup"]["alpha"] == 0.5 and card["soup"]["start"]["path"] == str(start / "model_fp32.onnx")
     assert set(card["metrics"]["int8"]) == {"sst2_dev", "tweets_dev"}
     assert card["inference"]["temperature"] == card["soup"]["calibration_fit"]["temperature"] > 0
+    assert "Weight soup" in (soup / "README.md").read_text()
 
 
 def test_a_router_soup_holds_the_mean_of_its_runs_and_is_measured_like_a_run(

@@ -41,7 +41,7 @@ def _binary_metrics(predicted: list[str], truth: list[str]) -> dict[str, Any]:
     }
 
 
-def _three_class_metrics(predicted: list[str], truth: list[str]) -> dict[str, Any]:
+def three_class_metrics(predicted: list[str], truth: list[str]) -> dict[str, Any]:
     """SemEval's measure first: the macro-average of the three classes' recall (a class absent from the file is 0)."""
     recall, f1 = {}, {}
     for name in SENTIMENT_CLASSES:
@@ -68,7 +68,7 @@ def evaluate_sentiment(skill: SentimentSkill, rows: Sequence[dict[str, Any]], ba
         if binary:
             polar = [max(BINARY_CLASSES, key=lambda name: r.scores[name]) for r in results]
             return _binary_metrics(polar, truth)
-        return _three_class_metrics([r.label for r in results], truth)
+        return three_class_metrics([r.label for r in results], truth)
 
     return _timed(run, len(rows))
 

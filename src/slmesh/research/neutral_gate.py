@@ -16,10 +16,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from slmesh.datasets_io import iter_jsonl
+from slmesh.evaluation.metrics import three_class_metrics
 from slmesh.research.soup import weights_file
 from slmesh.runtime import read_card
 from slmesh.training import sentiment as task
@@ -40,11 +40,6 @@ def pooled_features(model: Any, features: list[dict[str, Any]]) -> tuple[torch.T
             pooled.append(out)
             poles.append(logits[:, 1] - logits[:, 0])
     return torch.cat(pooled), torch.cat(poles)
-
-
-def macro_recall(predicted: torch.Tensor, labels: torch.Tensor) -> tuple[float, list[float]]:
-    recalls = [float((predicted[labels == k] == k).float().mean()) * 100 for k in range(len(task.LABELS))]
-    return round(float(np.mean(recalls)), 2), [round(r, 2) for r in recalls]
 
 
 def run(args: argparse.Namespace) -> None:
@@ -86,9 +81,9 @@ def run(args: argparse.Namespace) -> None:
             optimiser.step()
     with torch.no_grad():
         for name, (x, pole, y) in data.items():
-            macro, recalls = macro_recall(log_probs(x, pole).argmax(-1), y)
-            row = {"set": f"tweets_{name}", "examples": len(y), "macro_recall": macro}
-            print(json.dumps({**row, "recall": dict(zip(task.LABELS, recalls, strict=True))}))
+            predicted = [task.LABELS[i] for i in log_probs(x, pole).argmax(-1).tolist()]
+            measured = three_class_metrics(predicted, [task.LABELS[i] for i in y.tolist()])
+            print(json.dumps({"set": f"tweets_{name}", "examples": len(y), **measured}))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -76,6 +76,11 @@ def _calibration_table(calibration: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _soup_runs(soup: dict[str, Any]) -> list[dict[str, str]]:
+    """The files a soup mixed: a router soup's runs, or a sentiment soup's start and finish."""
+    return soup.get("runs") or [soup["start"], soup["finish"]]
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     training = card.get("training", {})
     files = card.get("files", {}).get(MODEL_FILE, {})
@@ -88,11 +93,11 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"- Data: {', '.join(card.get('data', {}).get('train', [])) or 'none (not fine-tuned)'}",
         *(
             [
-                f"- Weight soup: `{soup['command']}`, the mean of "
-                + ", ".join(f"`{r['path']}` (sha256 `{r['sha256']}`)" for r in soup["runs"])
+                f"- Weight soup: `{soup['command']}`, of "
+                + ", ".join(f"`{r['path']}` (sha256 `{r['sha256']}`)" for r in _soup_runs(soup))
                 + "; the training below is the last run's"
             ]
-            if (soup := card.get("soup")) and "runs" in soup
+            if (soup := card.get("soup"))
             else []
         ),
         f"- Training command: `{training.get('command', '')}`",
