@@ -27,23 +27,48 @@ class Plan:
     """One task per chosen skill that has an implementation; a reserved skill has none and is answered later."""
 
 
+INLINE_PASSAGE_WORDS = 20
+"""Fewest words a prompt must hold besides a question's subject for them to be the passage it asks about: fewer are
+the request's own words ("answer the following question:")."""
+
+
+def inline_passage(prompt: str, subject: str) -> str | None:
+    """The passage a question is asked about when it is pasted in the prompt itself: the prompt with the subject (the
+    question) blanked out, so that offsets in it are offsets in the prompt; None when the rest is too short to be one.
+    """
+    at = prompt.find(subject) if subject.strip() else -1
+    if at < 0:
+        return None
+    blanked = prompt[:at] + " " * len(subject) + prompt[at + len(subject) :]
+    return blanked if len(blanked.split()) >= INLINE_PASSAGE_WORDS else None
+
+
 def plan(request: AnalyzeRequest, router: Router) -> Plan:
+    """A question about a text pasted in the prompt (no context sent) is answered from that text, and the skills
+    beside it read that text rather than the question, which is the router's subject then."""
     request_id = request.request_id or str(uuid.uuid4())
     started = time.perf_counter()
     routed = router.route(request.prompt, attached=has_context(request))
     router_ms = elapsed_ms(started)
     decision = routed.model_copy(update={"targets": targets(routed, request)})
-    tasks = {
-        name: SkillTask(
+    asks = any((spec := registry.spec(name)) is not None and spec.fixed_target == "both" for name in decision.skills)
+    passage = inline_passage(request.prompt, decision.subject) if asks and not has_context(request) else None
+    tasks = {}
+    for name in decision.skills:
+        spec = registry.spec(name)
+        if spec is None:
+            continue
+        task = SkillTask(
             request_id=request_id,
             skill=name,
             subject=decision.subject,
             context=request.context,
             target=decision.targets[name],
         )
-        for name in decision.skills
-        if registry.spec(name) is not None
-    }
+        if passage is not None:
+            pasted = {"context": passage} if spec.fixed_target == "both" else {"subject": " ".join(passage.split())}
+            task = task.model_copy(update=pasted)
+        tasks[name] = task
     return Plan(request_id, decision, router_ms, tasks)
 
 

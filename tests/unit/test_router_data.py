@@ -149,7 +149,9 @@ def test_a_passage_with_a_question_is_qa_and_the_question_is_the_subject() -> No
     for example in about_passage:
         subject = example.prompt[example.subject_start : example.subject_end]
         assert passage not in subject
-        assert any(plain(subject) in plain(q) for q in POOLS.questions), subject
+        assert any(plain(subject) in plain(q) for q in POOLS.questions) or _yes_no(subject) or _looks_up(subject), (
+            subject
+        )
 
 
 @pytest.mark.parametrize("asked", [*router_wording.REVIEW_QUESTIONS[:3], "when did the bridge open"])
@@ -269,6 +271,11 @@ def _subject(example: RouterExample) -> str:
 def _asks(text: str) -> bool:
     """Whether `text` is one of the pools' questions, whatever its casing and end punctuation."""
     return bool(text) and any(plain(text) == plain(q) for q in POOLS.questions)
+
+
+def _yes_no(text: str) -> bool:
+    """Whether `text` is a question to answer yes or no ("can kids get into the museum for free")."""
+    return bool(re.match(r"(is|are|was|do|does|can|will)\b", text.strip(), re.IGNORECASE))
 
 
 def _looks_up(text: str) -> bool:
@@ -521,7 +528,7 @@ def test_a_long_review_sent_alone_is_an_opinion_and_a_question_after_it_asks_too
 
     def text_only(prompt: str) -> bool:
         return prompt == review or (
-            prompt.endswith(review) and any(prompt.startswith(i) for i in router_wording.LONG_INTROS)
+            prompt.endswith(review) and prompt.removesuffix(review).strip() in router_wording.LONG_INTROS
         )
 
     # Then a review sent with no request (an intro at most) is sentiment on all of it
@@ -565,7 +572,10 @@ def test_a_long_passage_shared_with_nothing_asked_gets_no_skill_and_a_rant_told_
     # And a passage with only a question after it is QA's alone
     asked = [e for e in examples if e.tasks == ["qa"]]
     assert asked and all(POOLS.passages[0][:40] in e.prompt for e in asked)
-    assert all(any(plain(q) in plain(e.prompt) for q in POOLS.questions) for e in asked)
+    assert all(
+        any(plain(q) in plain(e.prompt) for q in POOLS.questions) or _looks_up(_subject(e)) or _yes_no(_subject(e))
+        for e in asked
+    )
     # And a rant sent alone, its feeling told among plain facts, is sentiment on all of it
     rants = [
         e
@@ -578,3 +588,28 @@ def test_a_long_passage_shared_with_nothing_asked_gets_no_skill_and_a_rant_told_
     low, high = router_data.LONG_WORDS
     for rant in rants:
         assert low <= len(rant.prompt.split()) <= high + 60, rant.prompt[:200]
+
+
+def test_asks_framed_around_a_long_text_are_each_a_task_and_a_note_asking_nothing_gets_none() -> None:
+    # Given a long passage and a question about it, framed as people write around a pasted text
+    passage = " ".join([POOLS.passages[0]] * 6)
+    rng = random.Random(5)
+    examples = [router_data._framed_long(passage, "When did the bridge open?", rng, False, False) for _ in range(600)]
+    # Then every task set is asked, the text whole in every prompt
+    assert {tuple(e.tasks) for e in examples} == {
+        tuple(t for t in router_data.TASK_ORDER if t in tasks) for tasks in router_data.FRAMED_TASKS
+    }
+    assert all(passage in e.prompt for e in examples)
+    # And QA reads its question, the other skills the text
+    for example in examples:
+        if "qa" in example.tasks:
+            assert passage not in _subject(example) and len(_subject(example).split()) < 20, _subject(example)
+        elif example.tasks:
+            assert _subject(example) == passage
+    # And a prompt that asks nothing, or only for a skill we do not have, gets no skill
+    notes = [plain(n) for n in router_wording.FRAMED_NOTES + router_wording.OTHER]
+    assert all(any(n in plain(e.prompt) for n in notes) for e in examples if not e.tasks)
+    # And an opinion asked only a question is rated too
+    rant = " ".join(["I waited two hours and nobody came, I am furious."] * 20)
+    rated = [router_data._framed_long(rant, "When did it open?", rng, False, True) for _ in range(300)]
+    assert ["qa"] not in [e.tasks for e in rated] and ["sentiment", "qa"] in [e.tasks for e in rated]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slmesh.orchestration import plan
+from slmesh.orchestration import INLINE_PASSAGE_WORDS, needs_passages, plan
 from slmesh.schemas import AnalyzeRequest, RouterDecision, SkillTask, Target
 from slmesh.skills.registry import registry
 
@@ -23,7 +23,11 @@ class Scripted:
 
     def route(self, prompt: str, attached: bool = False) -> RouterDecision:
         self.attached.append(attached)
-        return RouterDecision(skills=self._skills, scores={}, subject=prompt, targets=self._targets)
+        subject = self.subject if self.subject and self.subject in prompt else prompt
+        return RouterDecision(skills=self._skills, scores={}, subject=subject, targets=self._targets)
+
+    subject = ""
+    """The router's subject when the prompt holds it, else the whole prompt."""
 
 
 def test_a_skill_the_router_sends_to_the_context_reads_the_context() -> None:
@@ -85,3 +89,46 @@ def test_a_task_s_text_is_the_subject_unless_the_context_is_its_target() -> None
 def test_an_unknown_target_is_refused_naming_the_field() -> None:
     with pytest.raises(ValueError, match="target"):
         SkillTask.model_validate({"request_id": "r", "skill": "sentiment", "subject": "s", "target": "prompt"})
+
+
+def _asking(skills: list[str], question: str) -> Scripted:
+    router = Scripted(skills, dict.fromkeys(skills, "subject"))
+    router.subject = question
+    return router
+
+
+def test_a_question_about_a_text_pasted_in_the_prompt_reads_that_text_and_so_do_the_skills_beside_it() -> None:
+    # Given a passage pasted before a question, no context sent, routed to QA, sentiment and a summary
+    question = "Was the breakfast included?"
+    prompt = f"{PASSAGE} {PASSAGE} Sum it up, how did they feel, and: {question}"
+    planned = plan(AnalyzeRequest(prompt=prompt), _asking(["sentiment", "qa", "summarize"], question))
+    # Then QA asks the question of the prompt's other words, at the prompt's own offsets, and retrieves nothing
+    qa = planned.tasks["qa"]
+    assert qa.subject == question and qa.context is not None and len(qa.context) == len(prompt)
+    assert qa.context.index(PASSAGE) == prompt.index(PASSAGE) and question not in qa.context
+    assert needs_passages(planned) == []
+    # And sentiment and the summary read the passage, not the question
+    for name in ("sentiment", "summarize"):
+        assert planned.tasks[name].text.startswith(PASSAGE) and question not in planned.tasks[name].text
+    # And the decision still names the question as its subject
+    assert planned.decision.subject == question
+
+
+def test_a_question_with_only_an_instruction_beside_it_has_no_pasted_passage() -> None:
+    # Given the article's prompt: an instruction and a question, fewer words beside it than a passage holds
+    question = "Is the train coming at all?"
+    prompt = f'Analyse sentiment and answer the following question: "{question}"'
+    assert len(prompt.replace(question, "").split()) < INLINE_PASSAGE_WORDS
+    planned = plan(AnalyzeRequest(prompt=prompt), _asking(["sentiment", "qa"], question))
+    # Then QA has no context and retrieval serves it, and sentiment reads the question
+    assert planned.tasks["qa"].context is None and needs_passages(planned) == ["qa"]
+    assert planned.tasks["sentiment"].text == question
+
+
+def test_a_sent_context_wins_over_a_passage_in_the_prompt_and_a_summary_alone_keeps_its_subject() -> None:
+    question = "When was it?"
+    prompt = f"{PASSAGE} {PASSAGE} {question}"
+    planned = plan(AnalyzeRequest(prompt=prompt, context="It was in May."), _asking(["qa"], question))
+    assert planned.tasks["qa"].context == "It was in May."
+    alone = plan(AnalyzeRequest(prompt=f"{PASSAGE} {PASSAGE}"), _asking(["summarize"], PASSAGE))
+    assert alone.tasks["summarize"].text == PASSAGE and alone.tasks["summarize"].context is None

@@ -127,7 +127,9 @@ class QAResult(SkillResult):
     answer: str | None = Field(description="The extracted span, or null when there is no answer.")
     score: float = Field(ge=0.0, le=1.0, description="Probability of the span within its window.")
     start: int | None = Field(
-        default=None, description="Character offset of the answer in the context (null for a retrieved passage)."
+        default=None,
+        description="Character offset of the answer in the context, or in the prompt when the question's passage was"
+        " pasted in it (null for a retrieved passage).",
     )
     end: int | None = Field(default=None, description="Character offset one past the answer's end.")
     evidence: str | None = Field(

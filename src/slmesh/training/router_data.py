@@ -38,6 +38,11 @@ from slmesh.training.router_wording import (
     FEELING_OBJECTS,
     FEELINGS,
     FELT_ABOUT,
+    FRAMED_NOTES,
+    FRAMED_REASONS,
+    FRAMED_SEPARATORS,
+    FRAMED_SUMMARY,
+    FRAMED_WRITERS,
     GUSHING_CLOSERS,
     GUSHING_FRAMES,
     INFO_ASKS,
@@ -117,6 +122,19 @@ RANT_PIECES = {"passage": 0.3, "event": 0.25, "venting": 0.15, "opinion": 0.3}
 feeling implied, venting questions, and opinion sentences (confident review sentences, else SST-2's)."""
 LONG_INTRO_SHARE = 0.4
 """Share of long texts that a sentence saying where the text came from (`LONG_INTROS`) comes before."""
+FRAMED_SHARE = 0.35
+"""Share of the long texts that come with their asks framed as people write them around a pasted text
+(`_framed_long`), of those not sent bare."""
+FRAMED_TASKS: tuple[tuple[str, ...], ...] = (
+    ("summarize",),
+    ("sentiment",),
+    ("qa",),
+    ("sentiment", "summarize"),
+    ("qa", "summarize"),
+    ("qa", "sentiment"),
+    ("qa", "sentiment", "summarize"),
+    (),
+)
 LONG_OPINIONS = 4000
 BETWEEN_SHARE = 0.35
 """Share of long sentiment + QA requests put between the text and its question instead of before or after both."""
@@ -703,6 +721,8 @@ def _example(kind: str, pools: SubjectPools, rng: random.Random, held_out: bool)
             return _build("", text, "", [], rng, quoted=False, tag=False)
         if not opinionated and roll < LONG_NEUTRAL_BARE_SHARE + LONG_ASKED_SHARE:
             return _passage_question(text, question, rng, held_out)
+        if rng.random() < FRAMED_SHARE:
+            return _framed_long(text, question, rng, held_out, opinionated)
         return _long_example(text, question, pick, rng, held_out, opinionated)
     if kind == "attached":
         return _attached_request(question, rng, held_out)
@@ -788,6 +808,101 @@ def _long_rant(pools: SubjectPools, rng: random.Random, held_out: bool) -> str:
         piece = piece.strip()
         pieces.append(piece[:1].upper() + piece[1:] + ("" if piece.endswith((".", "!", "?")) else "."))
     return " ".join(pieces)
+
+
+def _feeling_clause(rng: random.Random, held_out: bool) -> str:
+    """'how angry is she', 'tell me how the sender feels about the refund': the sentiment ask as a clause."""
+    writer = rng.choice(FRAMED_WRITERS if rng.random() < 0.6 else split_phrasings(WRITERS, held_out))
+    agreement = {"does": "do", "is": "are", "was": "were", "s": ""} if writer == "they" else {}
+    singular = {"does": "does", "is": "is", "was": "was", "s": "s"}
+    frame = rng.choice(split_phrasings(FEELING_FRAMES, held_out))
+    asked = _fill(frame, {"o": FEELING_OBJECTS}, rng, held_out, w=writer, **(agreement or singular))
+    if asked.startswith(("how ", "what ")) and rng.random() < 0.4:
+        return "tell me " + asked
+    return asked
+
+
+def _qa_clause(question: str, rng: random.Random, held_out: bool) -> str:
+    """The question about the text as one ask among others: a wh-question, a thing to pull out, or a yes/no one."""
+    roll = rng.random()
+    if roll < 0.3:
+        return _fill(rng.choice(split_phrasings(YES_NO_FRAMES, held_out)), QUESTION_SLOTS, rng, held_out)
+    if roll < 0.5:
+        return _info_ask(rng, held_out).rstrip("?. ")
+    clause = _as_clause(question)
+    if QUESTION_START.match(question) and rng.random() < 0.4:
+        return f"{rng.choice(split_phrasings(QA_LEADS, held_out)).lower()} {clause}"
+    return clause
+
+
+def _joined_asks(clauses: list[str], rng: random.Random) -> str:
+    """One to three asks in one request, as typed: 'Can you sum it up, tell me how angry she is and is it covered?'
+    Only an ask worded as a command follows "Can you"; a question stands on its own."""
+    first, rest = clauses[0], clauses[1:]
+    command = not re.match(r"(is|are|was|were|do|does|did|can|will|would|how|what|when|where|who|which|why)\b", first)
+    if not rest:
+        forms = [f"{first}?", f"{first} pls", f"{first}."]
+        forms += [f"Can you {first}?", f"Could you {first}?"] if command else []
+    elif len(rest) == 1:
+        forms = [f"{first}, and {rest[0]}?", f"Two things: {first}, and {rest[0]}?", f"{first}. Also {rest[0]}?"]
+        forms += [f"Can you {first} and {rest[0]}?", f"{first} + {rest[0]}"] if command else []
+    else:
+        forms = [f"{first}, {rest[0]}, and {rest[1]}?", f"Three things: {first}; {rest[0]}; {rest[1]}?"]
+        forms += (
+            [f"Can you {first}, {rest[0]} and {rest[1]}?", f"{first}. Then {rest[0]}, and {rest[1]}?"]
+            if command
+            else []
+        )
+    body = rng.choice(forms)
+    return body[:1].upper() + body[1:]
+
+
+def _framed_long(text: str, question: str, rng: random.Random, held_out: bool, opinionated: bool) -> RouterExample:
+    """A long text with its asks framed as people write them around a pasted text: where it came from, one to three
+    asks in one sentence (a summary, how its writer feels, a question about it, in any order), why they ask, a
+    separator, then the text; or the text first and the asks after it. A note that asks nothing, or a request for a
+    skill we do not have, gets no skill. QA's subject is its question, else the subject is the text (as for
+    `_summary_question`). An `opinionated` text asked about is rated too, and with the question after it the one
+    subject runs from the text to the question (as for `_rant_question`)."""
+    tasks = list(rng.choice(FRAMED_TASKS))
+    if opinionated and tasks == ["qa"]:
+        tasks = ["qa", "sentiment"]
+    intro = rng.choice(split_phrasings(LONG_INTROS, held_out)) if rng.random() < 0.5 else ""
+    reason = rng.choice(split_phrasings(FRAMED_REASONS, held_out)) if rng.random() < 0.45 else ""
+    qa = _qa_clause(question, rng, held_out) if "qa" in tasks else ""
+    if tasks:
+        clauses = [
+            qa
+            if t == "qa"
+            else _feeling_clause(rng, held_out)
+            if t == "sentiment"
+            else rng.choice(split_phrasings(FRAMED_SUMMARY, held_out))
+            for t in rng.sample(tasks, len(tasks))
+        ]
+        if rng.random() < TYPO_SHARE:
+            clauses = [c if c == qa else _typos(c, rng) for c in clauses]
+        request = _joined_asks(clauses, rng)
+    elif rng.random() < 0.5:
+        request = rng.choice(split_phrasings(FRAMED_NOTES, held_out))
+    else:
+        request = rng.choice(split_phrasings(OTHER, held_out)).rstrip(": ") + "."
+    asks = " ".join(part for part in (request, reason) if part)
+    separator = rng.choice(FRAMED_SEPARATORS)
+    asks_first = rng.random() < 0.6
+    if asks_first:
+        head = " ".join(p for p in (intro, asks) if p)
+        prompt = f"{head}{separator.lstrip(':') if head.endswith(('.', '?', '!')) else separator}{text}"
+    else:
+        lead = f"{intro}{rng.choice(FRAMED_SEPARATORS)}" if intro else ""
+        prompt = f"{lead}{text}{separator}{asks}"
+    if not tasks:
+        return RouterExample(prompt, [], 0, 0)
+    subject = text
+    if opinionated and qa and not asks_first and "summarize" not in tasks:
+        subject = prompt[prompt.index(text) :]
+    elif qa:
+        subject = qa if qa in prompt else qa[:1].upper() + qa[1:]
+    return _tagged(prompt, subject, tasks)
 
 
 def _with_quoted_question(text: str, question: str, rng: random.Random) -> str:

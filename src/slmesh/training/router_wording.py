@@ -1237,6 +1237,10 @@ FEELING_FRAMES = [
     "{is} {w} annoyed",
     "how happy {is} {w} with {o}",
     "{does} {w} hate {o}",
+    "how angry {is} {w}",
+    "{is} {w} cross with me",
+    "how upset {is} {w} about {o}",
+    "what tone {is} {w} taking",
 ]
 # Where the question points at the attached text ({r}, from ATTACHED); {q} is the filled feeling frame.
 SOURCE_FRAMES = [
@@ -1516,6 +1520,64 @@ LONG_INTROS = [
     "I wrote this for the residents' newsletter.",
     "Just received this from the school office.",
 ]
+# How people frame a pasted long text around their asks (`router_data._framed_long`): the asks as clauses, why
+# they ask, and notes that ask nothing. The writer of a text is often named by a pronoun there.
+FRAMED_SUMMARY = [
+    "pull out the key points",
+    "give me the short version",
+    "sum it up",
+    "tl;dr it",
+    "boil it down to a few lines",
+    "tell me what it is basically saying",
+    "summarise the main bits",
+    "distil it into one paragraph",
+    "break it down into bullet points",
+    "do me a quick summary",
+    "condense it for me",
+    "sum up what they're saying",
+    "recap the important parts",
+    "give me a two-line version",
+    "list the main points",
+    "squash it into a paragraph",
+    "précis it",
+    "summerise it",
+    "tell me the highlights",
+    "shorten it to the essentials",
+]
+FRAMED_REASONS = [
+    "I need to reply today.",
+    "I don't want to put the wrong thing in my answer.",
+    "I haven't got time to read all of it.",
+    "We're meeting about it tomorrow.",
+    "I'm logging it for the team.",
+    "My boss wants an update by five.",
+    "I'm not great at reading between the lines.",
+    "It's going in the weekly report.",
+    "I want to get my reply right.",
+    "Sorry it's so long.",
+    "I'm on my phone so reading it is a pain.",
+    "Trying to decide what to do next.",
+    "I have to brief the others at lunch.",
+    "No rush.",
+    "Be honest.",
+    "I keep rereading it and can't tell.",
+]
+FRAMED_NOTES = [
+    "Saving this here so I've got it later.",
+    "Just so you have it for reference.",
+    "No need to do anything with it yet.",
+    "Keeping a copy of this for my records.",
+    "For context, this is what went round yesterday.",
+    "I'll come back to this later.",
+    "Putting this here so it does not get lost.",
+    "Sharing in case it's useful.",
+    "Parking this here for now.",
+    "Thought you should see this.",
+    "Here it is, as promised.",
+    "FYI.",
+]
+FRAMED_WRITERS = ["she", "he", "they", "the sender", "my landlord", "the customer", "my sister", "our manager"]
+FRAMED_SEPARATORS = ["\n\n---\n\n", "\n\n", "\n", " ", "\n\n***\n\n", ":\n\n", "\n\n-----\n\n", "\n\n"]
 PHRASINGS_FILE = Path(__file__).with_name("router_phrasings.json")
 """Paraphrases by another writer (a helper agent shown neither this generator nor any evaluation set), so the router
 learns more than one writer's habits. Keys name the list each joins."""
@@ -1576,6 +1638,9 @@ SPLIT_PHRASINGS = [
     LONG_SUMMARY_SENTIMENT_AFTER,
     LONG_SUMMARY_SENTIMENT_BEFORE,
     LONG_INTROS,
+    FRAMED_SUMMARY,
+    FRAMED_REASONS,
+    FRAMED_NOTES,
 ]
 """Every list whose fourth items are held out; SMALL_TALK is not split. Slot fillers (`QUESTION_SLOTS`,
 `EVENT_SLOTS`, the writers and objects) and `NOISY_WORDS` variants are split too but are subjects and spellings,

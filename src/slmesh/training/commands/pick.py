@@ -19,10 +19,14 @@ SELECTION: dict[str, list[tuple[str, str]]] = {
         ("squadshifts_new_wiki_dev", "f1"),
     ],
     # Generated prompts saturate near 99%; the hand-written dev sets are what tracks real prompts (the *_test sets
-    # stay out of every choice).
+    # and the newest long set, written blind for the next change, stay out of every choice). Short prompts saturate
+    # too, so the long sets weigh as much as they do.
     "router": [
         ("router_handwritten_more", "exact_task_set_accuracy"),
         ("router_handwritten_dev2", "exact_task_set_accuracy"),
+        ("router_handwritten_long", "exact_task_set_accuracy"),
+        ("router_handwritten_long2", "exact_task_set_accuracy"),
+        ("router_handwritten_long3", "exact_task_set_accuracy"),
     ],
 }
 """Pick ranks runs by the mean of these int8 dev metrics."""
