@@ -244,8 +244,10 @@ def _is_lookup(row: dict[str, Any]) -> bool:
 PASSAGE_FILES = ("squadshifts_new_wiki", "squadshifts_amazon", "squadshifts_reddit")
 REVIEW_FILES = ("subjqa", "squadshifts_amazon")
 OPINION_CONFIDENCE = 0.955
-"""Calibrated probability of a pole a review sentence needs to count as an opinion: neutral ones ("I bought it in
-May") score lower with the binary model and are labelled neutral by a three-class one."""
+"""Share of the two poles' calibrated probabilities the chosen pole needs for a review sentence to count as an
+opinion (a binary model's score; a three-class model spreads probability over neutral too, so its score alone would
+reject nearly every sentence): neutral ones ("I bought it in May") score lower with the binary model and are labelled
+neutral by a three-class one."""
 REVIEW_SHARE = 0.4
 TASK_ORDER = registry.names()
 QUESTION_START = re.compile(
@@ -407,7 +409,12 @@ def _confident_opinions(sentences: list[str], model_dir: Path) -> list[str]:
 
     skill = SentimentSkill.from_bundle(load_bundle(model_dir, "sentiment", verify=False))
     results = ((s, skill.predict([s])[0]) for s in sentences)
-    return [s for s, r in results if r.label in BINARY_CLASSES and r.score >= OPINION_CONFIDENCE]
+    return [
+        s
+        for s, r in results
+        if r.label in BINARY_CLASSES
+        and r.scores[r.label] / sum(r.scores[c] for c in BINARY_CLASSES) >= OPINION_CONFIDENCE
+    ]
 
 
 def _render(before: str, subject: str, after: str, rng: random.Random) -> tuple[str, int, int]:
