@@ -6,6 +6,7 @@ functions; only how the tasks are run differs between them.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -32,15 +33,21 @@ INLINE_PASSAGE_WORDS = 20
 the request's own words ("answer the following question:")."""
 
 
-def inline_passage(prompt: str, subject: str) -> str | None:
+def inline_passage(prompt: str, subject: str) -> tuple[str, str] | None:
     """The passage a question is asked about when it is pasted in the prompt itself: the prompt with the subject (the
-    question) blanked out, so that offsets in it are offsets in the prompt; None when the rest is too short to be one.
-    """
+    question) blanked out, so that offsets in it are offsets in the prompt, and the longer side of the prompt around
+    the question, for the skills beside QA (the asks sit on the other side). None when the rest is too short to be a
+    passage, or when the subject holds more of the prompt than the rest does: then the subject is the text itself (an
+    opinion with a question after it), which the skills read as before."""
     at = prompt.find(subject) if subject.strip() else -1
     if at < 0:
         return None
-    blanked = prompt[:at] + " " * len(subject) + prompt[at + len(subject) :]
-    return blanked if len(blanked.split()) >= INLINE_PASSAGE_WORDS else None
+    before, after = prompt[:at], prompt[at + len(subject) :]
+    words = len(before.split()) + len(after.split())
+    if words < INLINE_PASSAGE_WORDS or len(subject.split()) >= words:
+        return None
+    side = max(before, after, key=lambda text: len(text.split()))
+    return before + " " * len(subject) + after, re.sub(r"[ \t]+", " ", side).strip(" :-\n\t")
 
 
 def plan(request: AnalyzeRequest, router: Router) -> Plan:
@@ -66,8 +73,8 @@ def plan(request: AnalyzeRequest, router: Router) -> Plan:
             target=decision.targets[name],
         )
         if passage is not None:
-            pasted = {"context": passage} if spec.fixed_target == "both" else {"subject": " ".join(passage.split())}
-            task = task.model_copy(update=pasted)
+            blanked, side = passage
+            task = task.model_copy(update={"context": blanked} if spec.fixed_target == "both" else {"subject": side})
         tasks[name] = task
     return Plan(request_id, decision, router_ms, tasks)
 

@@ -130,5 +130,27 @@ def test_a_sent_context_wins_over_a_passage_in_the_prompt_and_a_summary_alone_ke
     prompt = f"{PASSAGE} {PASSAGE} {question}"
     planned = plan(AnalyzeRequest(prompt=prompt, context="It was in May."), _asking(["qa"], question))
     assert planned.tasks["qa"].context == "It was in May."
-    alone = plan(AnalyzeRequest(prompt=f"{PASSAGE} {PASSAGE}"), _asking(["summarize"], PASSAGE))
-    assert alone.tasks["summarize"].text == PASSAGE and alone.tasks["summarize"].context is None
+    text = f"{PASSAGE}\n{PASSAGE}"
+    alone = plan(
+        AnalyzeRequest(prompt=f"Sum this up, it is from a guest review:\n{text}"), _asking(["summarize"], text)
+    )
+    assert alone.tasks["summarize"].text == text and alone.tasks["summarize"].context is None
+
+
+def test_an_opinion_with_a_question_after_it_keeps_the_whole_text_as_its_subject() -> None:
+    # Given a rant and a question routed as one subject from the text to the question, after a long preamble
+    told = f"{PASSAGE} {PASSAGE} {PASSAGE} Can I get my money back?"
+    prompt = f"Sorry for the long message, I just need to get this off my chest before I write to them tomorrow. {told}"
+    assert len(prompt.replace(told, "").split()) >= INLINE_PASSAGE_WORDS
+    planned = plan(AnalyzeRequest(prompt=prompt), _asking(["sentiment", "qa"], told))
+    # Then sentiment reads the rant, not the preamble, and QA has no pasted passage
+    assert planned.tasks["sentiment"].text == told
+    assert planned.tasks["qa"].context is None
+
+
+def test_the_skills_beside_qa_read_the_side_of_the_prompt_across_from_the_asks() -> None:
+    question = "when the bridge opened"
+    text = f"{PASSAGE}\n{PASSAGE}"
+    prompt = f"Summarise this and tell me {question}: {text}"
+    planned = plan(AnalyzeRequest(prompt=prompt), _asking(["qa", "summarize"], question))
+    assert planned.tasks["summarize"].text == text

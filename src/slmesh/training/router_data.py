@@ -842,11 +842,19 @@ def _qa_clause(question: str, rng: random.Random, held_out: bool) -> str:
     return clause
 
 
+QUESTION_OPENER = re.compile(
+    r"(is|are|was|were|do|does|did|can|could|will|would|how|what|whats|what's|when|where|who|which|why|i|i'm|my|their"
+    r"|his|her|its|the|any)\b",
+    re.IGNORECASE,
+)
+"""How an ask worded as a question or a thing to pull out begins: it cannot follow "Can you"."""
+
+
 def _joined_asks(clauses: list[str], rng: random.Random) -> str:
     """One to three asks in one request, as typed: 'Can you sum it up, tell me how angry she is and is it covered?'
     Only an ask worded as a command follows "Can you"; a question stands on its own."""
     first, rest = clauses[0], clauses[1:]
-    command = not re.match(r"(is|are|was|were|do|does|did|can|will|would|how|what|when|where|who|which|why)\b", first)
+    command = not QUESTION_OPENER.match(first)
     if not rest:
         forms = [f"{first}?", f"{first} pls", f"{first}."]
         forms += [f"Can you {first}?", f"Could you {first}?"] if command else []
