@@ -130,11 +130,10 @@ def test_a_sent_context_wins_over_a_passage_in_the_prompt_and_a_summary_alone_ke
     prompt = f"{PASSAGE} {PASSAGE} {question}"
     planned = plan(AnalyzeRequest(prompt=prompt, context="It was in May."), _asking(["qa"], question))
     assert planned.tasks["qa"].context == "It was in May."
-    text = f"{PASSAGE}\n{PASSAGE}"
-    alone = plan(
-        AnalyzeRequest(prompt=f"Sum this up, it is from a guest review:\n{text}"), _asking(["summarize"], text)
-    )
-    assert alone.tasks["summarize"].text == text and alone.tasks["summarize"].context is None
+    # And with no question routed, a short subject beside a long text stays the subject
+    prompt = f"Summarise the guest review below.\n{PASSAGE}\n{PASSAGE}"
+    alone = plan(AnalyzeRequest(prompt=prompt), _asking(["summarize"], "the guest review"))
+    assert alone.tasks["summarize"].text == "the guest review" and alone.tasks["summarize"].context is None
 
 
 def test_an_opinion_with_a_question_after_it_keeps_the_whole_text_as_its_subject() -> None:

@@ -634,6 +634,23 @@ def _noisy_request(statement: str, passage: str, question: str, rng: random.Rand
     return RouterExample(head + subject, ordered, len(head), len(head) + len(subject))
 
 
+def _feeling_ask(writer: str, plural: bool, rng: random.Random, held_out: bool) -> str:
+    """A feeling frame filled for `writer`, its verbs agreeing with it ("how do users feel", "how does she feel")."""
+    agreement = (
+        {"does": "do", "is": "are", "was": "were", "s": ""}
+        if plural
+        else {"does": "does", "is": "is", "was": "was", "s": "s"}
+    )
+    return _fill(
+        rng.choice(split_phrasings(FEELING_FRAMES, held_out)),
+        {"o": FEELING_OBJECTS},
+        rng,
+        held_out,
+        w=writer,
+        **agreement,
+    )
+
+
 def _writer_feeling(opinion: str, question: str, rng: random.Random, held_out: bool) -> RouterExample:
     """How the writer of a text feels ("is the customer angry in this email?"): the sentiment of the attached text,
     or of the quoted one when the prompt holds it; a question about feelings, never one for QA."""
@@ -642,11 +659,7 @@ def _writer_feeling(opinion: str, question: str, rng: random.Random, held_out: b
         return rng.choice(split_phrasings(items, held_out))
 
     plural = rng.random() < 0.3
-    # The verbs of a frame agree with its writer: "how do users feel", "how does the guest feel".
-    singular = {"does": "does", "is": "is", "was": "was", "s": "s"}
-    agreement = {"does": "do", "is": "are", "was": "were", "s": ""} if plural else singular
-    writer = pick(PLURAL_WRITERS if plural else WRITERS)
-    asked = _fill(pick(FEELING_FRAMES), {"o": FEELING_OBJECTS}, rng, held_out, w=writer, **agreement)
+    asked = _feeling_ask(pick(PLURAL_WRITERS if plural else WRITERS), plural, rng, held_out)
     if rng.random() < 0.25:
         return _build(_typed(asked, rng, ("?", "?", ":", "")), opinion, "", ["sentiment"], rng)
     if rng.random() < 0.65:
@@ -820,10 +833,7 @@ def _long_rant(pools: SubjectPools, rng: random.Random, held_out: bool) -> str:
 def _feeling_clause(rng: random.Random, held_out: bool) -> str:
     """'how angry is she', 'tell me how the sender feels about the refund': the sentiment ask as a clause."""
     writer = rng.choice(FRAMED_WRITERS if rng.random() < 0.6 else split_phrasings(WRITERS, held_out))
-    agreement = {"does": "do", "is": "are", "was": "were", "s": ""} if writer == "they" else {}
-    singular = {"does": "does", "is": "is", "was": "was", "s": "s"}
-    frame = rng.choice(split_phrasings(FEELING_FRAMES, held_out))
-    asked = _fill(frame, {"o": FEELING_OBJECTS}, rng, held_out, w=writer, **(agreement or singular))
+    asked = _feeling_ask(writer, writer == "they", rng, held_out)
     if asked.startswith(("how ", "what ")) and rng.random() < 0.4:
         return "tell me " + asked
     return asked
