@@ -613,3 +613,18 @@ def test_asks_framed_around_a_long_text_are_each_a_task_and_a_note_asking_nothin
     rant = " ".join(["I waited two hours and nobody came, I am furious."] * 20)
     rated = [router_data._framed_long(rant, "When did it open?", rng, False, True) for _ in range(300)]
     assert ["qa"] not in [e.tasks for e in rated] and ["sentiment", "qa"] in [e.tasks for e in rated]
+
+
+def test_two_or_three_asks_may_each_be_a_sentence_of_their_own() -> None:
+    # Given a feeling ask, a question and a summary ask
+    clauses = ["is Jen upset with me", "what date does she need the figures by", "give me the gist"]
+    rng = random.Random(3)
+    # When they are joined as typed, many times
+    joined = [router_data._joined_asks(clauses[: rng.randint(2, 3)], rng) for _ in range(400)]
+    # Then some prompts put each ask in a sentence of its own: a question ends with '?', a command with '.'
+    separate = [j for j in joined if j.startswith("Is Jen upset with me?")]
+    assert separate
+    assert all("date does she need the figures by?" in j for j in separate)
+    assert all(j.endswith(("by?", "Give me the gist.", "give me the gist.")) for j in separate)
+    # And no ask worded as a question follows "Can you"
+    assert not [j for j in joined if "Can you is" in j or "Can you what" in j]

@@ -323,6 +323,55 @@ def calibration(args: argparse.Namespace) -> None:
                 print(json.dumps({**row, **measured[kind]}), flush=True)
 
 
+def sentiment_lexical(args: argparse.Namespace) -> None:
+    """Would a bag of word and character n-grams beside the model lift tweets dev? A TF-IDF logistic regression
+    trained on the tweets, alone and added to the model's log-probabilities (weight and class bias fitted on one
+    half of dev and scored on the other, both ways): what stacking a second, lexical reader could be worth."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from slmesh.datasets_io import read_records
+    from slmesh.skills.sentiment import SentimentSkill
+    from slmesh.textnorm import normalizer
+    from slmesh.training.sentiment import TWEETS_DEV, TWEETS_TRAIN
+
+    share_threads(args.threads)
+    skill = SentimentSkill.from_bundle(load_bundle(args.model_dir, "sentiment", verify=False))
+    labels = list(skill.labels)
+    norm = normalizer(skill.settings.normalize)
+    train, dev = read_records(args.data_dir / TWEETS_TRAIN), read_records(args.data_dir / TWEETS_DEV)
+    gold = np.array([labels.index(r["label"]) for r in dev])
+
+    def macro_recall(rows: np.ndarray, scores: np.ndarray) -> float:
+        picked = scores.argmax(axis=1)
+        return round(100 * float(np.mean([np.mean(picked[gold[rows] == c] == c) for c in range(len(labels))])), 2)
+
+    words = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=3, sublinear_tf=True, max_features=300_000)
+    texts = [norm(r["text"]) for r in train]
+    features = hstack([words.fit_transform(texts), chars.fit_transform(texts)]).tocsr()
+    lexical = LogisticRegression(C=args.c, max_iter=2000, class_weight="balanced")
+    lexical.fit(features, [labels.index(r["label"]) for r in train])
+    dev_texts = [norm(r["text"]) for r in dev]
+    lexical_log = np.log(lexical.predict_proba(hstack([words.transform(dev_texts), chars.transform(dev_texts)])))
+    model_log = np.log(skill.probabilities(skill.logits([r["text"] for r in dev])))
+    every = np.arange(len(dev))
+    print(json.dumps({"reader": "lexical", "tweets_dev_macro_recall": macro_recall(every, lexical_log)}))
+    print(json.dumps({"reader": "model", "tweets_dev_macro_recall": macro_recall(every, model_log)}))
+    order = np.random.default_rng(args.seed).permutation(len(dev))
+    halves = (order[::2], order[1::2])
+    steps = np.round(np.arange(-1.0, 1.01, 0.1), 2)
+    grid = [(w, np.array([b0, b1, 0.0])) for w in np.round(np.arange(0, 2.01, 0.1), 2) for b0 in steps for b1 in steps]
+    held = []
+    for fit, scored in (halves, halves[::-1]):
+        weight, bias = max(grid, key=lambda g: macro_recall(fit, model_log[fit] + g[0] * lexical_log[fit] + g[1]))
+        held.append(macro_recall(scored, model_log[scored] + weight * lexical_log[scored] + bias))
+        fitted = {"weight": weight, "class_bias": bias.tolist(), "held_half_macro_recall": held[-1]}
+        print(json.dumps({"reader": "model + lexical", **fitted}))
+    print(json.dumps({"reader": "model + lexical", "cross_fitted_macro_recall": round(float(np.mean(held)), 2)}))
+
+
 def router_thresholds(args: argparse.Namespace) -> None:
     """The hand-written sets with the card's per-skill thresholds and with one for all: exact task-set accuracy, and
     how many prompts get a different skill set (equal accuracy can hide changes that cancel out)."""
@@ -460,6 +509,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     p.add_argument("--bins", type=int, default=10, help="equal-width confidence bins of the calibration error")
     p.add_argument("--examples", type=int, default=0, help="only the first N of each set (0: all)")
+    p.add_argument("--threads", type=int, default=2)
+    p = probe("sentiment-lexical", sentiment_lexical, None)
+    p.add_argument("--model-dir", type=Path, default=MODELS / "sentiment")
+    p.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    p.add_argument("--c", type=float, default=1.0, help="the logistic regression's inverse regularisation")
+    p.add_argument("--seed", type=int, default=0, help="which dev tweets fall in which half")
     p.add_argument("--threads", type=int, default=2)
     p = probe("router-thresholds", router_thresholds, None)
     p.add_argument("--model-dir", type=Path, default=MODELS / "router")

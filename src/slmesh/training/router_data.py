@@ -135,6 +135,8 @@ FRAMED_TASKS: tuple[tuple[str, ...], ...] = (
     ("qa", "sentiment", "summarize"),
     (),
 )
+SEPARATE_ASKS_SHARE = 0.3
+"""Share of framed requests with two or three asks that put each ask in a sentence of its own."""
 LONG_OPINIONS = 4000
 BETWEEN_SHARE = 0.35
 """Share of long sentiment + QA requests put between the text and its question instead of before or after both."""
@@ -878,8 +880,19 @@ def _joined_asks(clauses: list[str], rng: random.Random) -> str:
             if command
             else []
         )
-    body = rng.choice(forms)
+    if rest and rng.random() < SEPARATE_ASKS_SHARE:
+        # "Is Jen upset with me? And what date does she need them by?": each ask its own sentence.
+        joiner = rng.choice((" ", " And ", "\n"))
+        body = _ask_sentence(first, True) + "".join(f"{joiner}{_ask_sentence(c, joiner != ' And ')}" for c in rest)
+    else:
+        body = rng.choice(forms)
     return body[:1].upper() + body[1:]
+
+
+def _ask_sentence(clause: str, capital: bool) -> str:
+    """One ask as a sentence of its own: a question ends with '?', a command with '.'."""
+    head = clause[:1].upper() if capital else clause[:1]
+    return head + clause[1:] + ("?" if QUESTION_OPENER.match(clause) else ".")
 
 
 def _framed_long(text: str, question: str, rng: random.Random, held_out: bool, opinionated: bool) -> RouterExample:

@@ -1241,6 +1241,14 @@ FEELING_FRAMES = [
     "{is} {w} cross with me",
     "how upset {is} {w} about {o}",
     "what tone {is} {w} taking",
+    "{is} {w} upset with me",
+    "{is} {w} happy with me",
+    "{is} {w} being passive-aggressive",
+    "how should I read this",
+    "positive or negative, and how strongly",
+    "what's the tone of it",
+    "{does} {w} sound fed up",
+    "how {does} {w} come across",
 ]
 # Where the question points at the attached text ({r}, from ATTACHED); {q} is the filled feeling frame.
 SOURCE_FRAMES = [
