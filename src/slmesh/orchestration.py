@@ -33,13 +33,15 @@ INLINE_PASSAGE_WORDS = 20
 the request's own words ("answer the following question:")."""
 
 
-def inline_passage(prompt: str, subject: str) -> tuple[str, str] | None:
+def inline_passage(prompt: str, subject: str, start: int | None = None) -> tuple[str, str] | None:
     """The passage a question is asked about when it is pasted in the prompt itself: the prompt with the subject (the
     question) blanked out, so that offsets in it are offsets in the prompt, and the longer side of the prompt around
     the question, for the skills beside QA (the asks sit on the other side). None when the rest is too short to be a
     passage, or when the subject holds more of the prompt than the rest does: then the subject is the text itself (an
-    opinion with a question after it), which the skills read as before."""
-    at = prompt.find(subject) if subject.strip() else -1
+    opinion with a question after it), which the skills read as before. `start` is where the router found the
+    subject; without it (or where it does not hold the subject) the subject's first occurrence is blanked."""
+    at = start if start is not None and prompt.startswith(subject, start) else prompt.find(subject)
+    at = at if subject.strip() else -1
     if at < 0:
         return None
     before, after = prompt[:at], prompt[at + len(subject) :]
@@ -59,7 +61,8 @@ def plan(request: AnalyzeRequest, router: Router) -> Plan:
     router_ms = elapsed_ms(started)
     decision = routed.model_copy(update={"targets": targets(routed, request)})
     asks = any((spec := registry.spec(name)) is not None and spec.fixed_target == "both" for name in decision.skills)
-    passage = inline_passage(request.prompt, decision.subject) if asks and not has_context(request) else None
+    pasted = asks and not has_context(request)
+    passage = inline_passage(request.prompt, decision.subject, decision.subject_start) if pasted else None
     tasks = {}
     for name in decision.skills:
         spec = registry.spec(name)

@@ -106,6 +106,11 @@ class RouterDecision(_Strict):
     skills: list[SkillName] = Field(description="Skills whose score reached their threshold, in a stable order.")
     scores: dict[str, float] = Field(description="Probability per skill.")
     subject: str = Field(description="The text the skills work on: the quoted or trailing part of the prompt.")
+    subject_start: int | None = Field(
+        default=None,
+        ge=0,
+        description="Where the subject begins in the prompt, in characters; null when the router does not say.",
+    )
     targets: dict[str, Target] = Field(
         default_factory=dict,
         description="Per chosen skill, the text it works on: the subject, the request's context (the prompt asks"

@@ -10,7 +10,7 @@ from slmesh.evaluation.metrics import evaluate_router
 from slmesh.pipeline import Pipeline
 from slmesh.runtime import ModelBundle
 from slmesh.schemas import RouterDecision, Target
-from slmesh.skills.router import RouterSkill, encode_prompts, seen_positions, subject_span
+from slmesh.skills.router import RouterSkill, encode_prompts, seen_positions, subject_bounds, subject_span
 
 pytestmark = pytest.mark.unit
 
@@ -27,6 +27,26 @@ def test_subject_is_the_tagged_tokens_with_quotes_trimmed(pipeline: Pipeline) ->
         ]
     )
     assert subject_span(prompt, encoding, probs) == "Where is the station?"
+
+
+def test_the_subject_s_bounds_are_where_it_lies_in_the_prompt(pipeline: Pipeline) -> None:
+    tokenizer: Tokenizer = pipeline.skills.router._bundle.tokenizer
+    # Given a question that is asked twice, tagged at its second occurrence only
+    prompt = 'She asked "Is it late?" and so do I: "Is it late?"'
+    encoding = tokenizer.encode(prompt)
+    second = prompt.rindex("Is it late?")
+    probs = _tagged(encoding, list(range(len(encoding.ids))), second - 1, len(prompt))
+    # Then the bounds are the second occurrence's, its quotes trimmed
+    assert subject_bounds(prompt, encoding, probs) == (second, second + len("Is it late?"))
+    # And a prompt nothing in which is tagged is all of it but its quotes
+    assert subject_bounds("“Late?”", tokenizer.encode("“Late?”"), np.zeros(5)) == (1, 6)
+
+
+def test_a_routed_decision_says_where_its_subject_begins(pipeline: Pipeline) -> None:
+    prompt = 'Analyse sentiment and answer the following question: "Is the train coming at all?"'
+    decision = pipeline.skills.router.route(prompt)
+    assert decision.subject_start is not None
+    assert prompt[decision.subject_start :].startswith(decision.subject)
 
 
 def test_untagged_prompt_falls_back_to_the_whole_prompt(pipeline: Pipeline) -> None:

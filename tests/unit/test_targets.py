@@ -24,10 +24,15 @@ class Scripted:
     def route(self, prompt: str, attached: bool = False) -> RouterDecision:
         self.attached.append(attached)
         subject = self.subject if self.subject and self.subject in prompt else prompt
-        return RouterDecision(skills=self._skills, scores={}, subject=subject, targets=self._targets)
+        start = self.start if subject is self.subject else None
+        return RouterDecision(
+            skills=self._skills, scores={}, subject=subject, subject_start=start, targets=self._targets
+        )
 
     subject = ""
     """The router's subject when the prompt holds it, else the whole prompt."""
+    start: int | None = None
+    """Where the router says the subject begins."""
 
 
 def test_a_skill_the_router_sends_to_the_context_reads_the_context() -> None:
@@ -153,3 +158,23 @@ def test_the_skills_beside_qa_read_the_side_of_the_prompt_across_from_the_asks()
     prompt = f"Summarise this and tell me {question}: {text}"
     planned = plan(AnalyzeRequest(prompt=prompt), _asking(["qa", "summarize"], question))
     assert planned.tasks["summarize"].text == text
+
+
+def test_a_question_the_passage_also_holds_is_blanked_where_the_router_found_it() -> None:
+    # Given a pasted passage that quotes the question, and the question asked after it
+    question = "When did the bridge open?"
+    passage = (
+        f'At the launch the mayor was asked "{question}" and said the first cars crossed it in the spring of 1932,'
+        " after six years of building and two strikes that held the work up for most of a summer."
+    )
+    prompt = f"{passage}\n\nSummarise it, and {question}"
+    router = Scripted(["qa", "summarize"], {"summarize": "subject"})
+    router.subject, router.start = question, prompt.rindex(question)
+    # When it is planned
+    planned = plan(AnalyzeRequest(prompt=prompt), router)
+    # Then QA's passage keeps the quoted question and blanks the one asked, offsets unchanged
+    context = planned.tasks["qa"].context
+    assert context is not None and len(context) == len(prompt)
+    assert question in context and not context.rstrip().endswith(question)
+    # And the summary reads the passage, the quoted question in it
+    assert planned.tasks["summarize"].text.startswith("At the launch") and question in planned.tasks["summarize"].text

@@ -58,7 +58,16 @@ def encode_prompts(
 
 
 def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray, positions: list[int] | None = None) -> str:
-    """The characters from the first to the last token tagged as subject, quotes trimmed.
+    """The characters from the first to the last token tagged as subject, quotes trimmed (`subject_bounds`)."""
+    start, end = subject_bounds(prompt, encoding, token_probs, positions)
+    return prompt[start:end]
+
+
+def subject_bounds(
+    prompt: str, encoding: Encoding, token_probs: np.ndarray, positions: list[int] | None = None
+) -> tuple[int, int]:
+    """Where the subject lies in the prompt: the characters from the first to the last token tagged as subject,
+    quotes trimmed.
 
     `positions` says which of the encoding's tokens the router saw (`token_probs` holds one value for each): all of
     them, or the head and tail of a long prompt. Falls back to the whole prompt: a skill given the instruction too
@@ -70,7 +79,7 @@ def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray, posit
     # The last position holds [SEP] (the real one, or the one put after a cut): never subject.
     tagged = [i for i in range(len(seen) - 1) if sequence_ids[seen[i]] == 0 and token_probs[i] >= 0.5]
     if not tagged:
-        return prompt.strip(TRIM) or prompt
+        return _whole(prompt)
     offsets = encoding.offsets
     gap = next((i for i in range(1, len(seen)) if seen[i] != seen[i - 1] + 1), None)
     first, last = tagged[0], tagged[-1]
@@ -79,7 +88,15 @@ def subject_span(prompt: str, encoding: Encoding, token_probs: np.ndarray, posit
         end = offsets[seen[gap]][0]
     if gap is not None and first == gap:
         start = offsets[seen[gap - 1]][1]
-    return prompt[start:end].strip(TRIM) or prompt.strip(TRIM) or prompt
+    piece = prompt[start:end]
+    trimmed = start + len(piece) - len(piece.lstrip(TRIM)), start + len(piece.rstrip(TRIM))
+    return trimmed if trimmed[1] > trimmed[0] else _whole(prompt)
+
+
+def _whole(prompt: str) -> tuple[int, int]:
+    """The whole prompt, quotes trimmed, or as it is when nothing would be left."""
+    start, end = len(prompt) - len(prompt.lstrip(TRIM)), len(prompt.rstrip(TRIM))
+    return (start, end) if end > start else (0, len(prompt))
 
 
 class RouterSkill:
@@ -122,11 +139,13 @@ class RouterSkill:
         decisions = []
         for i, prompt in enumerate(prompts):
             skills = [s for s, c in zip(labels, chosen[i], strict=True) if c]
+            start, end = subject_bounds(prompt, encodings[i], token_probs[i, : len(rows[i])], positions[i])
             decisions.append(
                 RouterDecision(
                     skills=skills,
                     scores={s: round(float(p), 4) for s, p in zip(labels, skill_probs[i], strict=True)},
-                    subject=subject_span(prompt, encodings[i], token_probs[i, : len(rows[i])], positions[i]),
+                    subject=prompt[start:end],
+                    subject_start=start,
                     targets={s: "context" if on_context[i, j] else "subject" for j, s in enumerate(labels)},
                 )
             )
