@@ -40,8 +40,9 @@ def inline_passage(prompt: str, subject: str, start: int | None = None) -> tuple
     passage, or when the subject holds more of the prompt than the rest does: then the subject is the text itself (an
     opinion with a question after it), which the skills read as before. `start` is where the router found the
     subject; without it (or where it does not hold the subject) the subject's first occurrence is blanked."""
+    if not subject.strip():
+        return None
     at = start if start is not None and prompt.startswith(subject, start) else prompt.find(subject)
-    at = at if subject.strip() else -1
     if at < 0:
         return None
     before, after = prompt[:at], prompt[at + len(subject) :]

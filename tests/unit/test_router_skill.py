@@ -39,7 +39,8 @@ def test_the_subject_s_bounds_are_where_it_lies_in_the_prompt(pipeline: Pipeline
     # Then the bounds are the second occurrence's, its quotes trimmed
     assert subject_bounds(prompt, encoding, probs) == (second, second + len("Is it late?"))
     # And a prompt nothing in which is tagged is all of it but its quotes
-    assert subject_bounds("“Late?”", tokenizer.encode("“Late?”"), np.zeros(5)) == (1, 6)
+    quoted = tokenizer.encode("“Late?”")
+    assert subject_bounds("“Late?”", quoted, np.zeros(len(quoted.ids))) == (1, 6)
 
 
 def test_a_routed_decision_says_where_its_subject_begins(pipeline: Pipeline) -> None:
