@@ -240,6 +240,15 @@ def test_router_card_names_the_model_that_picked_its_opinions(trained: tuple[Pat
     assert picked_by["sha256"] == sha256(out / "sentiment" / "model.onnx")
 
 
+def test_router_card_counts_the_written_prompts_it_trained_on(trained: tuple[Path, dict[str, Any]]) -> None:
+    from slmesh.runtime import sha256
+    from slmesh.training.router_data import WRITTEN_DIR, WRITTEN_REPEAT, written_examples
+
+    written = trained[1]["router"]["data"]["written_prompts"]
+    assert written["prompts"] == len(written_examples()) and written["copies"] == WRITTEN_REPEAT
+    assert written["files"] == {path.name: {"sha256": sha256(path)} for path in WRITTEN_DIR.glob("*.jsonl")}
+
+
 def test_static_int8_probe_compares_both_router_files(trained: tuple[Path, dict[str, Any]]) -> None:
     out, _ = trained
     command = [sys.executable, "-m", "slmesh.research.probes", "static-int8", str(out / "router"), "--runs", "2"]
@@ -602,3 +611,27 @@ def test_the_neutral_row_a_soup_keeps_is_the_linear_head_s_neutral_class_or_the_
     assert _neutral_row("polar_ce", ["negative", "neutral", "positive"]) == 1
     assert _neutral_row("plain_ce", ["neutral", "negative", "positive"]) == 0
     assert _neutral_row("gated", ["negative", "neutral", "positive"]) == 0
+
+
+def test_prompts_without_a_subject_label_teach_the_skill_head_and_not_the_tagger(tiny_base: Path) -> None:
+    from slmesh.training.common import fast_tokenizer, pad_features
+    from slmesh.training.router_model import RouterModel, featurize
+
+    # Given a batch of written prompts only, none with a subject span
+    rows = [
+        {"prompt": "the train is late again", "tasks": ["sentiment"], "targets": {"sentiment": "subject"}},
+        {"prompt": "what time is the next train", "tasks": ["qa"], "targets": {}},
+    ]
+    rows = [{**r, "subject_start": 0, "subject_end": 0, "subject_labelled": False} for r in rows]
+    features = featurize(fast_tokenizer(str(tiny_base)), rows, ["sentiment", "qa", "summarize"], 64)
+    assert all(label == -100.0 for f in features for label in f["subject_labels"])
+    batch = pad_features(features, label_keys=("skill_labels", "target_labels"), token_label_keys=("subject_labels",))
+    torch.manual_seed(0)
+    model = RouterModel(transformers.AutoModel.from_pretrained(str(tiny_base), add_pooling_layer=False), 3)
+    # When the model learns from it
+    loss = model(**batch)["loss"]
+    loss.backward()
+    # Then the loss is a number and only the skill and target heads move
+    assert torch.isfinite(loss)
+    assert model.subject_head.weight.grad is not None and float(model.subject_head.weight.grad.abs().sum()) == 0.0
+    assert model.skill_head.weight.grad is not None and float(model.skill_head.weight.grad.abs().sum()) > 0.0

@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from slmesh.training import router_data, router_wording
-from slmesh.training.router_data import RouterExample, SubjectPools, generate, handwritten_sets
+from slmesh.training.router_data import (
+    WRITTEN_DIR,
+    WRITTEN_REPEAT,
+    RouterExample,
+    SubjectPools,
+    generate,
+    handwritten_sets,
+    written_examples,
+)
 from slmesh.training.router_wording import (
     ASSISTANT_TALK,
     GUSHING_CLOSERS,
@@ -203,7 +211,9 @@ def test_generated_prompts_are_never_a_handwritten_prompt_or_a_piece_of_one(
     )
     written = [{"prompt": "Hi!", "tasks": []}, {"prompt": "Cheers mate, appreciate it", "tasks": []}]
     monkeypatch.setattr(router_data, "handwritten_sets", lambda: {"router_x": written})
-    paths = router_data.write_splits(tmp_path, tmp_path / "out", seed=1, sizes={"train": 1000, "dev": 0})
+    paths = router_data.write_splits(
+        tmp_path, tmp_path / "out", seed=1, sizes={"train": 1000, "dev": 0}, written_dir=tmp_path / "none"
+    )
     prompts = {plain(json.loads(line)["prompt"]) for line in paths["train"].read_text().splitlines()}
     assert "good night" in prompts
     assert not prompts & {"hi", "cheers mate"}
@@ -250,6 +260,91 @@ def test_handwritten_sets_are_read_by_file_stem(tmp_path: Path) -> None:
     (tmp_path / "other.jsonl").write_text("{}\n")
     assert handwritten_sets(tmp_path) == {"router_extra": rows}
     assert handwritten_sets(tmp_path / "missing") == {}
+
+
+def _write_rows(path: Path, rows: Sequence[dict[str, object]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_written_prompts_keep_their_tasks_and_targets_and_label_no_subject(tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "gist? and is he cross", "tasks": ["summarize", "sentiment"], "context": "Dear all, ..."},
+        {"prompt": "need the order number", "tasks": ["qa"], "targets": {}, "context": "Order 5521 ..."},
+        {"prompt": "ugh my train is late AGAIN", "tasks": ["sentiment"], "targets": {"sentiment": "subject"}},
+    ]
+    rows[0]["targets"] = {"sentiment": "context", "summarize": "context"}
+    _write_rows(tmp_path / "a.jsonl", rows)
+    first, second, third = written_examples(tmp_path)
+    assert first.tasks == ["sentiment", "summarize"] and first.has_context
+    assert first.targets == {"sentiment": "context", "summarize": "context"}
+    assert second.tasks == ["qa"] and second.targets == {} and second.has_context
+    assert third.targets == {"sentiment": "subject"} and not third.has_context
+    assert not any(e.subject_labelled for e in (first, second, third))
+    assert written_examples(tmp_path / "missing") == []
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"prompt": "translate this", "tasks": ["translate"], "targets": {}},
+        {"prompt": "how does it feel", "tasks": ["sentiment"], "targets": {}},
+        {"prompt": "when is it", "tasks": ["qa"], "targets": {"qa": "subject"}},
+        {"prompt": "sum it up", "tasks": ["summarize"], "targets": {"summarize": "context"}},
+    ],
+)
+def test_a_written_record_with_an_unknown_skill_or_a_target_that_does_not_fit_is_refused(
+    tmp_path: Path, row: dict[str, object]
+) -> None:
+    _write_rows(tmp_path / "bad.jsonl", [{"prompt": "hello", "tasks": [], "targets": {}}, row])
+    with pytest.raises(ValueError, match=r"bad\.jsonl: record 2"):
+        written_examples(tmp_path)
+
+
+def test_the_training_split_holds_copies_of_each_written_prompt_and_no_evaluation_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        SubjectPools, "from_data_dir", classmethod(lambda cls, data_dir, split, opinion_model=None: POOLS)
+    )
+    monkeypatch.setattr(router_data, "handwritten_sets", lambda: {"router_x": [{"prompt": "Cheers!", "tasks": []}]})
+    written = [
+        {
+            "prompt": "my landlord STILL hasn't fixed the boiler",
+            "tasks": ["sentiment"],
+            "targets": {"sentiment": "subject"},
+        },
+        {"prompt": "cheers", "tasks": [], "targets": {}},
+    ]
+    _write_rows(tmp_path / "written" / "w.jsonl", written)
+    sizes = {"train": 50, "dev": 50}
+    paths = router_data.write_splits(tmp_path, tmp_path / "out", seed=3, sizes=sizes, written_dir=tmp_path / "written")
+    train = [json.loads(line) for line in paths["train"].read_text().splitlines()]
+    dev = paths["dev"].read_text()
+    boiler = [r for r in train if r["prompt"] == written[0]["prompt"]]
+    assert len(boiler) == WRITTEN_REPEAT and not boiler[0]["subject_labelled"]
+    assert all(r["subject_labelled"] for r in train if r["prompt"] != written[0]["prompt"])
+    assert not [r for r in train if r["prompt"] == "cheers"], "a piece of an evaluation prompt is never trained on"
+    assert "boiler" not in dev
+
+
+def _runs_of(text: str, size: int) -> set[str]:
+    words = plain(text).split()
+    return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
+
+
+def test_the_committed_written_prompts_share_no_eight_word_run_with_an_evaluation_prompt() -> None:
+    examples = written_examples()
+    assert len(examples) >= 500
+    evaluated = {run for rows in handwritten_sets().values() for row in rows for run in _runs_of(row["prompt"], 8)}
+    shared = [e.prompt[:60] for e in examples if _runs_of(e.prompt, 8) & evaluated]
+    assert not shared
+    labels: dict[tuple[str, bool], set[tuple[tuple[str, ...], tuple[tuple[str, str], ...]]]] = {}
+    for e in examples:
+        labels.setdefault((plain(e.prompt), e.has_context), set()).add((tuple(e.tasks), tuple(e.targets.items())))
+    assert not [prompt for prompt, seen in labels.items() if len(seen) > 1], "a prompt is labelled one way"
+    assert {tuple(e.tasks) for e in examples} >= {(), ("sentiment",), ("qa",), ("summarize",)}
+    assert sorted(p.name for p in WRITTEN_DIR.glob("*.jsonl"))
 
 
 def test_generation_is_reproducible_from_the_seed() -> None:

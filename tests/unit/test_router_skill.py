@@ -214,3 +214,16 @@ def test_router_evaluation_tells_the_router_which_rows_send_a_context() -> None:
     router = _Fixed({"a": ["summarize"], "b": ["qa"], "c": ["qa"], "d": []})
     evaluate_router(router, rows)  # type: ignore[arg-type]
     assert router.attached == {"a": True, "b": False, "c": True, "d": False}
+
+
+def test_router_evaluation_routes_one_prompt_per_call_as_requests_are_routed() -> None:
+    calls: list[int] = []
+
+    class _Counting(_Fixed):
+        def route_batch(self, prompts: list[str], attached: list[bool] | None = None) -> list[RouterDecision]:
+            calls.append(len(prompts))
+            return super().route_batch(prompts, attached)
+
+    rows = [{"prompt": p, "tasks": ["qa"]} for p in "abc"]
+    evaluate_router(_Counting({p: ["qa"] for p in "abc"}), rows)  # type: ignore[arg-type]
+    assert calls == [1, 1, 1]

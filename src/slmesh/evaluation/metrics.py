@@ -114,9 +114,12 @@ def attached(row: dict[str, Any]) -> bool:
     return bool(row.get("has_context")) or (isinstance(context, str) and bool(context.strip()))
 
 
-def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_size: int = 64) -> dict[str, Any]:
+def evaluate_router(skill: RouterSkill, rows: Sequence[dict[str, Any]], batch_size: int = 1) -> dict[str, Any]:
     """Exact task sets, subjects where a row marks one, per-skill precision/recall and, where a row gives `targets`
-    ({skill: "subject" | "context"}), target accuracy: a target is right when its skill is chosen and sent there."""
+    ({skill: "subject" | "context"}), target accuracy: a target is right when its skill is chosen and sent there.
+
+    One prompt per call by default, as requests are routed: the int8 graph quantises its activations with one scale
+    per batch, so a prompt batched with others (and their padding) can be routed differently."""
 
     def run() -> dict[str, Any]:
         exact = subjects = subject_hits = target_count = target_hits = 0

@@ -199,6 +199,11 @@ AFTER_QUESTION = (" Also, ", " And ", "\n", " - ")
 RANT_QUESTION_JOINERS = (" ", "\n\n", *AFTER_QUESTION)
 HANDWRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "eval"
 """Prompts written by hand in the source checkout; router cards report them, training never reads them."""
+WRITTEN_DIR = Path(__file__).resolve().parents[3] / "training" / "written"
+"""Training prompts written by hand, in the evaluation sets' schema, by writers who never read those sets."""
+WRITTEN_REPEAT = 3
+"""How many copies of each written prompt the training split holds: a few hundred prompts among 24,000 generated
+ones would otherwise weigh almost nothing."""
 
 # CLINC150 questions about the world are questions to answer; the rest of CLINC (bank balance, alarms, music) are
 # requests to an assistant and route to no skill.
@@ -283,6 +288,8 @@ class RouterExample:
     """The tasks that work on the request's attached context rather than on the subject."""
     has_context: bool = False
     """The request sends a context beside the prompt (the router reads a marker after the prompt)."""
+    subject_labelled: bool = True
+    """False where the writer gave no subject span (written prompts): the tagger learns nothing from the prompt."""
     targets: dict[str, str] = field(init=False)
     """Per task that reads one text, "context" or "subject": the form `slmesh eval router` scores."""
 
@@ -1261,12 +1268,43 @@ def handwritten_sets(folder: Path = HANDWRITTEN_DIR) -> dict[str, list[dict[str,
     return {path.stem: read_records(path) for path in sorted(folder.glob("router_*.jsonl"))}
 
 
+def written_examples(folder: Path = WRITTEN_DIR) -> list[RouterExample]:
+    """The written training prompts (`*.jsonl` in `folder`, none outside a source checkout), checked as they are read:
+    a record with an unknown skill, targets that do not match its one-text skills, or a context target with no
+    context sent, is an error naming it."""
+    skills = set(TASK_ORDER)
+    examples = []
+    for path in sorted(folder.glob("*.jsonl")):
+        for number, row in enumerate(read_records(path), start=1):
+            tasks, targets = row["tasks"], row.get("targets", {})
+            example = RouterExample(
+                row["prompt"],
+                [t for t in TASK_ORDER if t in tasks],
+                0,
+                0,
+                context_skills=[t for t, target in targets.items() if target == "context"],
+                has_context="context" in row,
+                subject_labelled=False,
+            )
+            fits = targets == example.targets and (example.has_context or not example.context_skills)
+            if not set(tasks) <= skills or len(set(tasks)) != len(tasks) or not fits:
+                raise ValueError(f"{path}: record {number}: tasks {tasks} or targets {targets} do not match the skills")
+            examples.append(example)
+    return examples
+
+
 def write_splits(
-    data_dir: Path, out_dir: Path, seed: int, sizes: dict[str, int], opinion_model: Path | None = None
+    data_dir: Path,
+    out_dir: Path,
+    seed: int,
+    sizes: dict[str, int],
+    opinion_model: Path | None = None,
+    written_dir: Path = WRITTEN_DIR,
 ) -> dict[str, Path]:
-    """train/dev with training phrasings, test with held-out phrasings; subjects disjoint across splits."""
+    """train/dev with training phrasings, test with held-out phrasings; subjects disjoint across splits. A training
+    split also holds `WRITTEN_REPEAT` copies of each written prompt from `written_dir`."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = _word_runs(plain(row["prompt"]) for rows in handwritten_sets().values() for row in rows)
+    evaluated = _word_runs(plain(row["prompt"]) for rows in handwritten_sets().values() for row in rows)
     paths = {}
     for offset, (split, count) in enumerate(sizes.items()):
         path = out_dir / f"{split}.jsonl"
@@ -1274,9 +1312,11 @@ def write_splits(
         if count:
             pools = SubjectPools.from_data_dir(data_dir, split, opinion_model)
             examples = generate(pools, count, seed + offset, held_out=split == "test")
+            if split == "train":
+                examples = [*examples, *written_examples(written_dir) * WRITTEN_REPEAT]
         with path.open("w", encoding="utf-8") as handle:
             for example in examples:
-                if plain(example.prompt) not in written:
+                if plain(example.prompt) not in evaluated:
                     handle.write(json.dumps(asdict(example), ensure_ascii=False) + "\n")
         paths[split] = path
     return paths

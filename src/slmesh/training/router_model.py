@@ -51,9 +51,12 @@ class RouterModel(nn.Module):
         out = {"skill_logits": skill_logits, "subject_logits": subject_logits, "target_logits": target_logits}
         if skill_labels is not None and subject_labels is not None and target_labels is not None:
             skill_loss = nn.functional.binary_cross_entropy_with_logits(skill_logits, skill_labels.float())
+            # A batch of written prompts only has no subject labels at all.
             valid = subject_labels >= 0
-            subject_loss = nn.functional.binary_cross_entropy_with_logits(
-                subject_logits[valid], subject_labels[valid].float()
+            subject_loss = (
+                nn.functional.binary_cross_entropy_with_logits(subject_logits[valid], subject_labels[valid].float())
+                if valid.any()
+                else subject_logits.sum() * 0.0
             )
             # A target is learnt only for the skills a prompt asks for: for the others there is none.
             asked = target_labels >= 0
@@ -89,8 +92,9 @@ def featurize(
     features = []
     for row, encoding in zip(rows, encodings, strict=True):
         start, end = row.get("subject_start", 0), row.get("subject_end", 0)
+        labelled = row.get("subject_labelled", True)
         subject = [
-            -100.0 if seq != 0 else float(end > start and s < end and e > start)
+            -100.0 if seq != 0 or not labelled else float(end > start and s < end and e > start)
             for (s, e), seq in zip(encoding.offsets, encoding.sequence_ids, strict=True)
         ]
         seen = seen_positions(len(encoding.ids), max_length)

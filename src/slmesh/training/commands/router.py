@@ -76,10 +76,17 @@ def run(args: argparse.Namespace) -> None:
         info,
         [
             "generated prompts: python -m slmesh.training router-data (subjects from sst2, qa questions and"
-            " passages, clinc150; instructions from templates and router_phrasings.json)"
+            " passages, clinc150; instructions from templates and router_phrasings.json)",
+            f"written prompts: training/written/*.jsonl, {router_data.WRITTEN_REPEAT} copies each",
         ],
         "Multi-label skill router with a subject tagger.",
     )
+    written = sorted(router_data.WRITTEN_DIR.glob("*.jsonl"))
+    card["data"]["written_prompts"] = {
+        "prompts": len(router_data.written_examples()),
+        "copies": router_data.WRITTEN_REPEAT,
+        "files": {path.name: {"sha256": sha256(path)} for path in written},
+    }
     if args.opinion_model:
         card["data"]["opinion_model"] = {
             "path": str(args.opinion_model),
