@@ -65,6 +65,12 @@ def run(args: argparse.Namespace) -> None:
     sizes = {"train": args.limit or args.prompts, "dev": held, "test": held}
     paths = router_data.write_splits(args.data_dir, args.out / "prompts", args.seed, sizes, args.opinion_model)
     train_rows, dev_rows, test_rows = (read_records(paths[s]) for s in ("train", "dev", "test"))
+    # Read when the splits are written, not after training: a file added to the folder during a run is not in it.
+    written = {
+        "prompts": len(router_data.written_examples()),
+        "copies": router_data.WRITTEN_REPEAT,
+        "files": {path.name: {"sha256": sha256(path)} for path in sorted(router_data.WRITTEN_DIR.glob("*.jsonl"))},
+    }
     skills = list(router_data.TASK_ORDER)
     cfg = runs.config(args)
     model, tokenizer, info = runs.train_timed(
@@ -81,12 +87,7 @@ def run(args: argparse.Namespace) -> None:
         ],
         "Multi-label skill router with a subject tagger.",
     )
-    written = sorted(router_data.WRITTEN_DIR.glob("*.jsonl"))
-    card["data"]["written_prompts"] = {
-        "prompts": len(router_data.written_examples()),
-        "copies": router_data.WRITTEN_REPEAT,
-        "files": {path.name: {"sha256": sha256(path)} for path in written},
-    }
+    card["data"]["written_prompts"] = written
     if args.opinion_model:
         card["data"]["opinion_model"] = {
             "path": str(args.opinion_model),
