@@ -101,3 +101,15 @@ def test_router_thresholds_change_decisions_when_one_threshold_replaces_the_tune
     assert rows[1]["values"] == {"sentiment": 1.01, "qa": 1.01, "summarize": 1.01}
     assert single["router_handwritten"] < tuned["router_handwritten"]
     assert 0 < rows[2]["skill_sets_that_differ"] <= rows[2]["prompts"]
+
+
+def test_router_thresholds_compares_the_given_per_skill_values_and_keeps_the_card_s_for_the_rest(
+    models_dir: Path,
+) -> None:
+    rows = _probe("router-thresholds", "--model-dir", str(models_dir / "router"), "--thresholds", "qa=1.01")
+    card = json.loads((models_dir / "router" / "card.json").read_text())
+    assert rows[1]["thresholds"] == "given"
+    assert rows[1]["values"] == {**card["inference"]["thresholds"], "qa": 1.01}
+    tuned, given = (r["exact_task_set_accuracy"] for r in rows[:2])
+    assert given["router_handwritten"] < tuned["router_handwritten"], "the first set asks questions"
+    assert 0 < rows[2]["skill_sets_that_differ"] <= rows[2]["prompts"]

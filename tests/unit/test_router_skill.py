@@ -99,6 +99,29 @@ def test_a_subject_running_into_the_unseen_middle_runs_across_it(pipeline: Pipel
     assert subject_span(prompt, encoding, head_only, positions) == prompt[:tail_start].strip()
 
 
+@pytest.mark.parametrize(
+    ("prompt", "attached", "targets"),
+    [
+        ("I hate this app", False, {"sentiment": "subject"}),
+        ("I love this app", False, {"sentiment": "subject"}),
+        ("This app is terrible", False, {"sentiment": "subject"}),
+        ("analyze sentimant: the food was cold", False, {"sentiment": "subject"}),
+        ("tl;dr of the charter please", False, {"summarize": "context"}),
+        ("Summarize the passage and tell me its sentiment", True, {"sentiment": "context", "summarize": "context"}),
+        ("translate this into French", False, {}),
+        ("write a poem about trains", False, {}),
+    ],
+)
+def test_the_issue_s_reproductions_route_to_the_skills_and_texts_asked_for(
+    pipeline: Pipeline, prompt: str, attached: bool, targets: dict[str, Target]
+) -> None:
+    # Given the served router and a prompt the router-v2 issue found misrouted (or one that must stay unrouted)
+    decision = pipeline.skills.router.route(prompt, attached)
+    # Then it runs exactly the skills asked for, each on the text the request names
+    assert decision.skills == list(targets)
+    assert {s: decision.targets[s] for s in decision.skills} == targets
+
+
 def test_a_request_at_the_end_of_a_long_prompt_is_seen(pipeline: Pipeline) -> None:
     prompt = f"{LONG_COMPLAINT} Please analyse the sentiment and answer: how long do I have to claim compensation?"
     assert len(pipeline.skills.router._bundle.tokenizer.encode(prompt).ids) > 3 * 128

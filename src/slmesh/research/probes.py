@@ -372,28 +372,39 @@ def sentiment_lexical(args: argparse.Namespace) -> None:
     print(json.dumps({"reader": "model + lexical", "cross_fitted_macro_recall": round(float(np.mean(held)), 2)}))
 
 
+def _skill_value(text: str) -> tuple[str, float]:
+    skill, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SKILL=VALUE")
+    return skill, float(value)
+
+
 def router_thresholds(args: argparse.Namespace) -> None:
-    """The hand-written sets with the card's per-skill thresholds and with one for all: exact task-set accuracy, and
-    how many prompts get a different skill set (equal accuracy can hide changes that cancel out)."""
-    from slmesh.evaluation.metrics import evaluate_router
+    """The hand-written sets with the card's per-skill thresholds and with others (one for all, or `--thresholds`):
+    exact task-set accuracy, and how many prompts get a different skill set (equal accuracy can hide changes that
+    cancel out)."""
+    from slmesh.evaluation.metrics import attached, evaluate_router
     from slmesh.skills.router import RouterSkill
     from slmesh.training.router_data import handwritten_sets
 
     share_threads(args.threads)
     bundle = load_bundle(args.model_dir, "router", verify=False)
     tuned = bundle.inference["thresholds"]
+    other = ("one for all", dict.fromkeys(tuned, args.single))
+    if args.thresholds:
+        other = ("given", {**tuned, **dict(args.thresholds)})
     sets = handwritten_sets()
-    prompts = [row["prompt"] for rows in sets.values() for row in rows]
+    rows = [row for named in sets.values() for row in named]
     chosen = []
-    for label, thresholds in (("per skill", tuned), ("one for all", dict.fromkeys(tuned, args.single))):
+    for label, thresholds in (("per skill", tuned), other):
         router = RouterSkill.from_bundle(
             dataclasses.replace(bundle, inference={**bundle.inference, "thresholds": thresholds})
         )
-        accuracy = {name: evaluate_router(router, rows)["exact_task_set_accuracy"] for name, rows in sets.items()}
+        accuracy = {name: evaluate_router(router, named)["exact_task_set_accuracy"] for name, named in sets.items()}
         print(json.dumps({"thresholds": label, "values": thresholds, "exact_task_set_accuracy": accuracy}))
-        chosen.append([set(router.route(prompt).skills) for prompt in prompts])
+        chosen.append([set(router.route(row["prompt"], attached(row)).skills) for row in rows])
     differ = sum(a != b for a, b in zip(*chosen, strict=True))
-    print(json.dumps({"prompts": len(prompts), "skill_sets_that_differ": differ}))
+    print(json.dumps({"prompts": len(rows), "skill_sets_that_differ": differ}))
 
 
 def static_int8(args: argparse.Namespace) -> None:
@@ -519,6 +530,14 @@ def parser() -> argparse.ArgumentParser:
     p = probe("router-thresholds", router_thresholds, None)
     p.add_argument("--model-dir", type=Path, default=MODELS / "router")
     p.add_argument("--single", type=float, default=0.5, help="the one threshold every skill gets instead")
+    p.add_argument(
+        "--thresholds",
+        type=_skill_value,
+        nargs="+",
+        default=[],
+        metavar="SKILL=VALUE",
+        help="per-skill thresholds to compare instead of --single (skills not named keep the card's)",
+    )
     p.add_argument("--threads", type=int, default=2)
     p = probe("static-int8", static_int8, 100)
     p.add_argument("run_dir", type=Path, help="a router training run: model.onnx, model_fp32.onnx, prompts/")
