@@ -332,6 +332,46 @@ def _runs_of(text: str, size: int) -> set[str]:
     return {" ".join(words[i : i + size]) for i in range(len(words) - size + 1)}
 
 
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [text for item in items for text in _strings(item)]
+
+
+def _shared_data_runs_among(runs: set[str], size: int) -> set[str]:
+    """The runs of `size` words in `runs` that some text in ../shared/data also holds."""
+    first = {run.split()[0] for run in runs}
+    found = set()
+    for path in sorted(SHARED_DATA.rglob("*.jsonl*")):
+        with gzip.open(path, "rt") if path.suffix == ".gz" else path.open() as lines:
+            for line in lines:
+                for text in _strings(json.loads(line)):
+                    words = plain(text).split()
+                    for i in range(len(words) - size + 1):
+                        if words[i] in first and (run := " ".join(words[i : i + size])) in runs:
+                            found.add(run)
+    return found
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs ../shared/data beside the checkout")
+def test_no_committed_hand_written_prompt_or_context_copies_a_text_from_the_shared_data() -> None:
+    # Given every committed written and evaluation prompt and context, cut into runs of 12 words (eight-word runs
+    # also match idioms such as "it's not the end of the world"), and one run of a shared text as a control
+    ours = [e.prompt for e in written_examples()]
+    ours += [text for rows in handwritten_sets().values() for row in rows for text in _strings(row)]
+    runs = {run for text in ours for run in _runs_of(text, 12)}
+    with gzip.open(next(iter(sorted(SHARED_DATA.rglob("*.jsonl.gz")))), "rt") as lines:
+        control = next(run for line in lines for text in _strings(json.loads(line)) for run in _runs_of(text, 12))
+    # When the shared data is searched for them
+    found = _shared_data_runs_among(runs | {control}, 12)
+    # Then only the control is there: the project's prompts are its own, not copies of ../shared/data
+    assert found == {control}
+
+
 def test_the_committed_written_prompts_share_no_eight_word_run_with_an_evaluation_prompt() -> None:
     examples = written_examples()
     assert len(examples) >= 500
